@@ -1,0 +1,27 @@
+# Every target bootstraps .venv from requirements/lock.txt first (only when missing or stale).
+PY := .venv/bin/python
+
+.PHONY: venv test lint format bench lock
+
+venv:
+	@bash scripts/bootstrap.sh
+
+## Run the whole test suite (what CI runs).
+test: venv
+	$(PY) -m pytest
+
+## Lint and format check.
+lint: venv
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+format: venv
+	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
+
+## Benchmarks print tables; see benchmarks/README.md.
+bench: venv
+	$(PY) benchmarks/layer.py
+	$(PY) benchmarks/train_step.py
+
+## Re-resolve exact pins from requirements/lock.in (needs uv, which the venv has).
+lock: venv
+	.venv/bin/uv pip compile requirements/lock.in -o requirements/lock.txt --python-version 3.11

@@ -1,0 +1,34 @@
+"""The paper's evaluation protocol: hole-to-image area ratio buckets, with and without
+holes touching the image border (Liu et al. 2018, Sec. 4.1 and Table 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+BUCKET_EDGES: tuple[float, ...] = (0.01, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+BUCKET_NAMES: tuple[str, ...] = tuple(
+    f"({lo:g},{hi:g}]" for lo, hi in zip(BUCKET_EDGES[:-1], BUCKET_EDGES[1:], strict=True)
+)
+
+
+def hole_ratio(mask: np.ndarray) -> float:
+    """Fraction of pixels that are holes in a 1 = valid mask."""
+    return float((mask == 0).mean())
+
+
+def ratio_bucket(ratio: float) -> int:
+    """Index 0-5 of the bucket ``(lo, hi]`` holding ``ratio``; -1 if outside (0.01, 0.6]."""
+    for index, (lo, hi) in enumerate(zip(BUCKET_EDGES[:-1], BUCKET_EDGES[1:], strict=True)):
+        if lo < ratio <= hi:
+            return index
+    return -1
+
+
+def touches_border(mask: np.ndarray) -> bool:
+    """True when any hole pixel lies on the first or last row or column."""
+    return bool(
+        (mask[0] == 0).any()
+        or (mask[-1] == 0).any()
+        or (mask[:, 0] == 0).any()
+        or (mask[:, -1] == 0).any()
+    )

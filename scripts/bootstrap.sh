@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create or refresh .venv from requirements/lock.txt (exact pins) and install the package.
+# Re-runs only when the lock file or setup.cfg changed since the last successful install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+want=$(cat requirements/lock.txt setup.cfg | sha256sum | cut -d' ' -f1)
+have=$(cat .venv/.lock-hash 2>/dev/null || true)
+if [ "$want" = "$have" ] && [ -x .venv/bin/python ]; then
+  exit 0
+fi
+echo "bootstrap: installing .venv from requirements/lock.txt (first run takes a few minutes)" >&2
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip uv
+.venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements/lock.txt
+.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
+.venv/bin/python -c "import torch, torchvision; print('bootstrap: torch', torch.__version__, 'torchvision', torchvision.__version__)" >&2
+echo "$want" > .venv/.lock-hash
