@@ -35,3 +35,10 @@ class MaskGenerator(ABC):
 def mask_rng(seed: int, index: int) -> np.random.Generator:
     """The random generator for mask ``index`` of a stream seeded with ``seed``."""
     return np.random.default_rng([seed, index])
+
+
+def check_size(height: int, width: int) -> None:
+    """Raise ValueError unless ``height`` and ``width`` are positive integers."""
+    for name, value in (("height", height), ("width", width)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -3,11 +3,13 @@ holes touching the image border (Liu et al. 2018, Sec. 4.1 and Table 1)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 BUCKET_EDGES: tuple[float, ...] = (0.01, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 BUCKET_NAMES: tuple[str, ...] = tuple(
-    f"({lo:g},{hi:g}]" for lo, hi in zip(BUCKET_EDGES[:-1], BUCKET_EDGES[1:], strict=True)
+    f"({lo:g},{hi:g}]" for lo, hi in itertools.pairwise(BUCKET_EDGES)
 )
 
 
@@ -18,7 +20,7 @@ def hole_ratio(mask: np.ndarray) -> float:
 
 def ratio_bucket(ratio: float) -> int:
     """Index 0-5 of the bucket ``(lo, hi]`` holding ``ratio``; -1 if outside (0.01, 0.6]."""
-    for index, (lo, hi) in enumerate(zip(BUCKET_EDGES[:-1], BUCKET_EDGES[1:], strict=True)):
+    for index, (lo, hi) in enumerate(itertools.pairwise(BUCKET_EDGES)):
         if lo < ratio <= hi:
             return index
     return -1

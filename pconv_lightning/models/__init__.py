@@ -1,0 +1,5 @@
+"""Inpainting networks."""
+
+from pconv_lightning.models.unet import PConvUNet
+
+__all__ = ["PConvUNet"]
