@@ -1,0 +1,91 @@
+"""Storage backends: how a source string becomes a dataset and a DataLoader.
+
+The DataModule picks one by name through :data:`BACKENDS`; each class owns one storage kind.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from litdata import StreamingDataLoader
+from torch.utils.data import DataLoader, Dataset
+
+from pconv_lightning.data.datasets import EpochSampler, ImageFolderDataset
+from pconv_lightning.data.filelist import load_file_list, spread
+from pconv_lightning.data.samples import SampleBuilder, collate
+from pconv_lightning.data.streaming import StreamingImageDataset
+
+
+class StorageBackend(ABC):
+    """Builds datasets and loaders for one storage kind."""
+
+    def __init__(self, seed: int, cache_dir: str | None) -> None:
+        self.seed = seed
+        self.cache_dir = cache_dir
+
+    @abstractmethod
+    def dataset(self, source: str, build: SampleBuilder, train: bool, limit: int | None) -> Dataset:
+        """The dataset of ``source``; raises naming ``source`` when it is missing or empty."""
+
+    @abstractmethod
+    def loader(
+        self, dataset: Dataset, train: bool, batch_size: int, num_workers: int, pin_memory: bool
+    ) -> DataLoader:
+        """A loader over ``dataset``: shuffled, dropping the last partial batch when ``train``."""
+
+
+class FolderBackend(StorageBackend):
+    """Image files in a folder tree, listed once and cached (see :mod:`.filelist`)."""
+
+    def dataset(self, source: str, build: SampleBuilder, train: bool, limit: int | None) -> Dataset:
+        files = load_file_list(source, cache_dir=self.cache_dir).limit(limit)
+        return ImageFolderDataset(files, build)
+
+    def loader(
+        self, dataset: Dataset, train: bool, batch_size: int, num_workers: int, pin_memory: bool
+    ) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=EpochSampler(len(dataset), shuffle=train, seed=self.seed),
+            num_workers=num_workers,
+            collate_fn=collate,
+            pin_memory=pin_memory,
+            drop_last=train,
+            persistent_workers=num_workers > 0,
+        )
+
+
+class LitdataBackend(StorageBackend):
+    """litdata shards in a local folder or at an object-store URL (see :mod:`.streaming`).
+
+    Remote chunks are cached in ``cache_dir`` (litdata's default cache when None).
+    """
+
+    def dataset(self, source: str, build: SampleBuilder, train: bool, limit: int | None) -> Dataset:
+        if "://" not in source and not (Path(source) / "index.json").is_file():
+            raise FileNotFoundError(f"no litdata shards (index.json) in {source}")
+        dataset = StreamingImageDataset(
+            source, build, shuffle=train, seed=self.seed, cache_dir=self.cache_dir
+        )
+        if len(dataset) == 0:
+            raise ValueError(f"the litdata shards in {source} hold no images")
+        if limit is not None and limit < len(dataset):
+            dataset = dataset.subset(spread(len(dataset), limit).tolist())
+        return dataset
+
+    def loader(
+        self, dataset: Dataset, train: bool, batch_size: int, num_workers: int, pin_memory: bool
+    ) -> DataLoader:
+        return StreamingDataLoader(
+            dataset,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            collate_fn=collate,
+            pin_memory=pin_memory,
+            drop_last=train,
+        )
+
+
+BACKENDS: dict[str, type[StorageBackend]] = {"folder": FolderBackend, "litdata": LitdataBackend}

@@ -1,0 +1,160 @@
+"""``InpaintingDataModule``: images from folders or litdata shards, each with a mask."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+from pconv_lightning.data.backends import BACKENDS
+from pconv_lightning.data.masking import (
+    FixedGeneratedMasks,
+    ManifestMasks,
+    MaskSource,
+    TrainMasks,
+)
+from pconv_lightning.data.samples import SampleBuilder
+from pconv_lightning.data.transforms import eval_transform, train_transform
+from pconv_lightning.masks import MaskGenerator, RandomShapesMaskGenerator
+
+log = logging.getLogger(__name__)
+
+
+class InpaintingDataModule(LightningDataModule):
+    """Train/val/test images with masks, as dict batches.
+
+    Batches: ``image`` float32 ``(B, 3, S, S)`` in [0, 1]; ``mask`` float32 ``(B, 1, S, S)``
+    in {0, 1}, 1 = valid; ``path`` list of B str; val/test batches add ``bucket`` long
+    ``(B,)`` (-1 = outside the paper's buckets) and ``touches_border`` bool ``(B,)``.
+    Loaders also put ``skipped`` (paths of unreadable files met while building the batch) in
+    each batch; :meth:`on_before_batch_transfer` removes it and adds it to
+    :attr:`skipped_files`, which is how files skipped inside workers reach the main process.
+
+    Args:
+        train, val, test: sources: an image folder (``backend="folder"``) or a folder /
+            object-store URL of litdata shards (``backend="litdata"``). None: no such split.
+        image_size: side of the square crops.
+        mask_generator: training masks, a fresh one per (seed, epoch, index);
+            None means ``RandomShapesMaskGenerator()``.
+        eval_masks: folder with ``manifest.csv`` for val/test (image i gets mask i mod M).
+        eval_mask_generator: val/test masks when ``eval_masks`` is None, fixed by
+            ``eval_seed``; None means ``mask_generator``.
+        backend: ``"folder"`` or ``"litdata"``.
+        seed: seed of the training masks and of the folder backend's shuffling.
+        max_train_samples, max_eval_samples: use at most this many images, evenly spread.
+        cache_dir: where the folder backend caches file lists (default
+            ``~/.cache/pconv_lightning``) and litdata caches downloaded chunks.
+    """
+
+    def __init__(
+        self,
+        train: str | None = None,
+        val: str | None = None,
+        test: str | None = None,
+        image_size: int = 256,
+        batch_size: int = 6,
+        num_workers: int = 4,
+        mask_generator: MaskGenerator | None = None,
+        eval_masks: str | None = None,
+        eval_mask_generator: MaskGenerator | None = None,
+        eval_seed: int = 0,
+        backend: Literal["folder", "litdata"] = "folder",
+        seed: int = 0,
+        pin_memory: bool = True,
+        max_train_samples: int | None = None,
+        max_eval_samples: int | None = None,
+        cache_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
+        if image_size < 1 or batch_size < 1 or num_workers < 0:
+            raise ValueError(
+                "image_size and batch_size must be >= 1 and num_workers >= 0, got "
+                f"{image_size}, {batch_size}, {num_workers}"
+            )
+        self.save_hyperparameters()
+        self.mask_generator = mask_generator or RandomShapesMaskGenerator()
+        self.eval_mask_generator = eval_mask_generator or self.mask_generator
+        self.backend = BACKENDS[backend](seed=seed, cache_dir=cache_dir)
+        self.datasets: dict[str, Dataset] = {}
+        self.skipped_files: set[str] = set()
+
+    def _eval_masks(self) -> MaskSource:
+        if self.hparams.eval_masks is not None:
+            return ManifestMasks(self.hparams.eval_masks)
+        return FixedGeneratedMasks(self.eval_mask_generator, self.hparams.eval_seed)
+
+    def _build(self, split: str) -> Dataset:
+        source = self.hparams[split]
+        size = self.hparams.image_size
+        if split == "train":
+            build = SampleBuilder(
+                train_transform(size), TrainMasks(self.mask_generator, self.hparams.seed), False
+            )
+            limit = self.hparams.max_train_samples
+        else:
+            build = SampleBuilder(eval_transform(size), self._eval_masks(), True)
+            limit = self.hparams.max_eval_samples
+        dataset = self.backend.dataset(source, build, train=split == "train", limit=limit)
+        if split == "train" and len(dataset) < self.hparams.batch_size:
+            raise ValueError(
+                f"train source {source} has {len(dataset)} images, fewer than batch_size="
+                f"{self.hparams.batch_size} (the last partial training batch is dropped)"
+            )
+        return dataset
+
+    def setup(self, stage: str) -> None:
+        """Scan or open the sources the stage needs (``fit``: train and val)."""
+        splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+        for split in splits.get(stage, ()):
+            if split not in self.datasets and self.hparams[split] is not None:
+                self.datasets[split] = self._build(split)
+        if stage == "fit" and "train" not in self.datasets:
+            raise ValueError("InpaintingDataModule: stage 'fit' needs a `train` source")
+
+    def _loader(self, split: str) -> DataLoader | list:
+        if split not in self.datasets:
+            if self.hparams[split] is None:
+                return []
+            raise RuntimeError(f"call setup() before requesting the {split} loader")
+        return self.backend.loader(
+            self.datasets[split],
+            train=split == "train",
+            batch_size=self.hparams.batch_size,
+            num_workers=self.hparams.num_workers,
+            pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader | list:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader | list:
+        return self._loader("test")
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Move the batch's ``skipped`` paths into :attr:`skipped_files`."""
+        if isinstance(batch, dict) and "skipped" in batch:
+            self.skipped_files.update(batch.pop("skipped"))
+        return batch
+
+    def teardown(self, stage: str) -> None:
+        """Log how many unreadable files were skipped so far."""
+        if self.skipped_files:
+            log.warning(
+                "%d unreadable image files were skipped: %s",
+                len(self.skipped_files),
+                ", ".join(sorted(self.skipped_files)[:10]),
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"skipped_files": sorted(self.skipped_files)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.skipped_files = set(state_dict["skipped_files"])

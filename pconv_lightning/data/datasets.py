@@ -1,0 +1,82 @@
+"""The folder backend's map-style dataset and its epoch-aware sampler."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from pconv_lightning.data.filelist import FileList
+from pconv_lightning.data.images import UnreadableImageError, load_rgb
+from pconv_lightning.data.samples import BadFileLog, Item, SampleBuilder
+
+Key = int | tuple[int, int]
+
+
+class ImageFolderDataset(Dataset[Item]):
+    """Images of a :class:`FileList` with their masks.
+
+    A key is an index or an ``(epoch, index)`` pair (what :class:`EpochSampler` yields); the
+    mask is a function of both. An unreadable file is logged once and replaced by the next
+    readable file in the list, while the mask stays the one of the requested index.
+    """
+
+    def __init__(self, files: FileList, build: SampleBuilder) -> None:
+        self.files = files
+        self.build = build
+        self.bad = BadFileLog()
+
+    @property
+    def skipped_files(self) -> set[str]:
+        """Unreadable files met by this process (workers report theirs through the batches)."""
+        return self.bad.skipped_files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, key: Key) -> Item:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        skipped: list[str] = []
+        for offset in range(len(self.files)):
+            path = self.files[(index + offset) % len(self.files)]
+            if path in self.bad:
+                continue
+            try:
+                image = load_rgb(path)
+            except UnreadableImageError as err:
+                self.bad.record(path, err)
+                skipped.append(path)
+                continue
+            return self.build(image, path, index, epoch, skipped)
+        raise RuntimeError(f"no readable image left under {self.files.root}: all files failed")
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Yields ``(epoch, index)`` keys, shuffled per ``(seed, epoch)`` when ``shuffle``.
+
+    Lightning calls :meth:`set_epoch` at every epoch start (also through its DDP wrapper),
+    which is how the epoch reaches the dataset in every worker.
+    """
+
+    def __init__(self, length: int, shuffle: bool, seed: int) -> None:
+        self.length = length
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose order and masks the next iteration yields."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        if self.shuffle:
+            order = torch.randperm(
+                self.length, generator=torch.Generator().manual_seed(self.seed + self.epoch)
+            )
+        else:
+            order = torch.arange(self.length)
+        return ((self.epoch, index) for index in order.tolist())

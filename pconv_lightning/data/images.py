@@ -1,0 +1,57 @@
+"""Decoding any image file or byte string into an 8-bit RGB PIL image.
+
+Conversions (all to RGB, 8 bits per channel):
+- grey (L), bilevel (1), CMYK, YCbCr, LAB, HSV: PIL's own conversion;
+- 16/32-bit grey (I;16, I): scaled by 1/257 (65535 -> 255), then grey to RGB;
+- float grey (F): clipped to [0, 255];
+- anything with transparency (RGBA, LA, PA, P with a transparent colour): composited on a
+  white background, so transparent regions read as white paper rather than arbitrary colour;
+- EXIF orientation is applied, as photo viewers do.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+_WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+class UnreadableImageError(ValueError):
+    """A file or byte string that is empty, truncated, corrupt or not an image."""
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode in _WIDE_GREY:
+        grey = np.clip(np.asarray(im, dtype=np.float64) / 257.0, 0, 255)
+        im = Image.fromarray(np.round(grey).astype(np.uint8))
+    elif im.mode == "F":
+        im = Image.fromarray(np.clip(np.asarray(im), 0, 255).astype(np.uint8))
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im if im.mode == "RGB" else im.convert("RGB")
+
+
+def load_rgb(source: str | Path | bytes | memoryview, name: str | None = None) -> Image.Image:
+    """Decode ``source`` (a path or the encoded bytes) fully into an RGB image.
+
+    Raises:
+        UnreadableImageError: naming ``name`` (or the path) when decoding fails for any reason.
+    """
+    label = name or (str(source) if isinstance(source, str | Path) else "<bytes>")
+    fp = io.BytesIO(source) if isinstance(source, bytes | memoryview) else source
+    try:
+        im = Image.open(fp)
+        im.load()  # decodes everything now (truncation shows here) and closes the file
+        ImageOps.exif_transpose(im, in_place=True)
+        return _to_rgb(im)
+    # PIL raises many types on bad input (OSError, SyntaxError, struct.error, EOFError, ...).
+    except Exception as err:
+        raise UnreadableImageError(f"cannot decode image {label}: {err}") from err

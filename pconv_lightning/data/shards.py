@@ -1,0 +1,103 @@
+"""Writing an image folder as litdata shards (``pconv shards SRC OUT``).
+
+Only images are stored (record: ``image`` = encoded bytes, ``path`` = the file relative to
+the source folder); masks are drawn on the fly, so a mask ablation never needs re-sharding.
+Every file is decoded once while sharding: unreadable ones are logged by path and left out.
+Without ``image_size`` the original file bytes are stored unchanged; with it, images whose
+shorter side is larger are downscaled (antialiased) to that side and re-encoded: PNG sources
+as PNG, others as JPEG quality 95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import io
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import litdata
+from torchvision.transforms.v2 import functional as TF
+
+from pconv_lightning.data.filelist import load_file_list
+from pconv_lightning.data.images import UnreadableImageError, load_rgb
+
+log = logging.getLogger(__name__)
+
+
+def _record(path: str, root: str, image_size: int | None) -> Iterator[dict[str, Any]]:
+    try:
+        image = load_rgb(path)
+    except UnreadableImageError as err:
+        log.warning("not sharding unreadable image %s: %s", path, err)
+        return
+    if image_size is None or min(image.size) <= image_size:
+        data = Path(path).read_bytes()
+    else:
+        image = TF.resize(image, image_size, antialias=True)
+        png = path.lower().endswith(".png")
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG" if png else "JPEG", quality=95)
+        data = buffer.getvalue()
+    # Text: a plain str that names an existing image file would be stored as that image.
+    yield {"image": data, "path": litdata.Text(text=os.path.relpath(path, root))}
+
+
+def write_shards(
+    src_dir: str | Path,
+    out_dir: str,
+    image_size: int | None = None,
+    num_workers: int | None = None,
+    chunk_bytes: int | str = "64MB",
+    overwrite: bool = False,
+    start_method: str | None = None,
+) -> int:
+    """Shard every image under ``src_dir`` into ``out_dir`` (a folder or ``s3://...`` URL).
+
+    Returns the number of images written. ``num_workers`` defaults to the CPU count.
+    ``start_method`` is litdata's worker start method (None: its default, spawn outside
+    notebooks; "fork" starts much faster). litdata sets it process-wide; the previous
+    method is restored afterwards so later DataLoaders are unaffected.
+    """
+    if image_size is not None and image_size < 1:
+        raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
+    files = load_file_list(src_dir)
+    root = str(files.root)
+    previous = multiprocessing.get_start_method(allow_none=True)
+    try:
+        litdata.optimize(
+            fn=functools.partial(_record, root=root, image_size=image_size),
+            inputs=[files[i] for i in range(len(files))],
+            output_dir=str(out_dir),
+            num_workers=num_workers or os.cpu_count() or 1,
+            chunk_bytes=chunk_bytes,
+            mode="overwrite" if overwrite else None,
+            start_method=start_method,
+            verbose=False,
+        )
+    finally:
+        multiprocessing.set_start_method(previous, force=True)
+    return len(litdata.StreamingDataset(str(out_dir)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``pconv shards SRC OUT [--image-size N] [--num-workers N] ...``."""
+    parser = argparse.ArgumentParser(
+        prog="pconv shards", description="Write an image folder as litdata shards."
+    )
+    parser.add_argument("src", help="folder of JPEG/PNG/WebP images, searched recursively")
+    parser.add_argument("out", help="output folder or object-store URL (s3://bucket/prefix)")
+    parser.add_argument("--image-size", type=int, default=None, help="downscale shorter side")
+    parser.add_argument("--num-workers", type=int, default=None, help="default: CPU count")
+    parser.add_argument("--chunk-bytes", default="64MB", help="chunk size, e.g. 64MB")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing shards")
+    args = parser.parse_args(argv)
+    count = write_shards(
+        args.src, args.out, args.image_size, args.num_workers, args.chunk_bytes, args.overwrite
+    )
+    print(f"wrote {count} images as litdata shards to {args.out}")
+    return 0
