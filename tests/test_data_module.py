@@ -1,0 +1,153 @@
+"""InpaintingDataModule with the folder backend: batches, masks, bad files, errors."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pconv_lightning.data import InpaintingDataModule
+from pconv_lightning.masks import StrokeMaskGenerator, make_evaluation_set, read_manifest
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PCONV_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _module(**kwargs: object) -> InpaintingDataModule:
+    args = {"image_size": 64, "batch_size": 4, "num_workers": 0, "seed": 3} | kwargs
+    return InpaintingDataModule(**args)
+
+
+@pytest.fixture
+def broken_dir(tmp_path: Path) -> Path:
+    """Four good photos and three bad files: truncated JPEG, empty file, text named .png."""
+    root = tmp_path / "broken"
+    root.mkdir()
+    for name in ("kodim01.jpg", "kodim02.jpg", "kodim03.jpg", "kodim04.jpg"):
+        shutil.copy(SAMPLES / "train" / name, root / name)
+    (root / "kodim01b_cut.jpg").write_bytes((SAMPLES / "train" / "kodim05.jpg").read_bytes()[:3000])
+    (root / "kodim02b_empty.jpg").write_bytes(b"")
+    (root / "kodim03b_text.png").write_text("this is not a PNG")
+    return root
+
+
+BAD = {"kodim01b_cut.jpg", "kodim02b_empty.jpg", "kodim03b_text.png"}
+
+
+def test_train_and_val_batches() -> None:
+    dm = _module(train=str(SAMPLES / "train"), val=str(SAMPLES / "val"))
+    dm.setup("fit")
+    batches = list(dm.train_dataloader())
+    assert len(batches) == 3  # 12 images, batch 4
+    val = next(iter(dm.val_dataloader()))
+    for batch in [*batches, val]:
+        batch = dm.on_before_batch_transfer(batch, 0)
+        assert batch["image"].shape == (4, 3, 64, 64) and batch["image"].dtype == torch.float32
+        assert batch["image"].min() >= 0 and batch["image"].max() <= 1
+        assert batch["mask"].shape == (4, 1, 64, 64) and batch["mask"].dtype == torch.float32
+        assert set(batch["mask"].unique().tolist()) <= {0.0, 1.0}
+        assert all(Path(p).is_file() for p in batch["path"])
+    assert "bucket" not in batches[0]
+    assert val["bucket"].dtype == torch.long and val["touches_border"].dtype == torch.bool
+    assert sorted(Path(p).name for b in batches for p in b["path"]) == sorted(
+        p.name for p in (SAMPLES / "train").iterdir()
+    )
+
+
+def test_masks_are_deterministic_and_change_per_epoch() -> None:
+    def masks(epoch: int) -> tuple[list[str], torch.Tensor]:
+        dm = _module(train=str(SAMPLES / "train"), mask_generator=StrokeMaskGenerator("thick"))
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(epoch)
+        batch = next(iter(loader))
+        return batch["path"], batch["mask"]
+
+    paths, first = masks(0)
+    paths_again, again = masks(0)
+    assert paths == paths_again
+    torch.testing.assert_close(first, again)
+    paths_next, other = masks(1)
+    assert paths_next != paths or not torch.equal(first, other)
+    assert (first == 0).any()
+
+
+def test_eval_masks_from_manifest_are_matched_cyclically(tmp_path: Path) -> None:
+    make_evaluation_set(tmp_path / "masks", per_cell=1, size=32, seed=0)
+    entries = read_manifest(tmp_path / "masks")
+    dm = _module(val=str(SAMPLES / "train"), eval_masks=str(tmp_path / "masks"), batch_size=5)
+    dm.setup("validate")
+    batches = list(dm.val_dataloader())
+    buckets = torch.cat([b["bucket"] for b in batches]).tolist()
+    borders = torch.cat([b["touches_border"] for b in batches]).tolist()
+    expected = [entries[i % len(entries)] for i in range(12)]
+    assert buckets == [e.bucket for e in expected]
+    assert borders == [e.touches_border for e in expected]
+    assert set(batches[0]["mask"].unique().tolist()) == {0.0, 1.0}  # 32 -> 64 px, still binary
+
+
+def test_eval_masks_from_generator_are_fixed() -> None:
+    dm = _module(val=str(SAMPLES / "val"), eval_mask_generator=StrokeMaskGenerator("medium"))
+    dm.setup("validate")
+    first, second = next(iter(dm.val_dataloader())), next(iter(dm.val_dataloader()))
+    torch.testing.assert_close(first["mask"], second["mask"])
+    assert ((first["bucket"] >= -1) & (first["bucket"] < 6)).all()
+
+
+def test_bad_files_are_reported_once_and_replaced(
+    broken_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dm = _module(val=str(broken_dir), batch_size=7)
+    dm.setup("validate")
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):
+            batch = dm.on_before_batch_transfer(next(iter(dm.val_dataloader())), 0)
+    assert batch["image"].shape == (7, 3, 64, 64)
+    assert not BAD & {Path(p).name for p in batch["path"]}
+    assert {Path(p).name for p in dm.datasets["val"].skipped_files} == BAD
+    assert {Path(p).name for p in dm.skipped_files} == BAD
+    for name in BAD:
+        assert sum(name in record.getMessage() for record in caplog.records) == 1
+    with caplog.at_level(logging.WARNING):
+        dm.teardown("validate")
+    assert "3 unreadable image files were skipped" in caplog.text
+
+
+def test_bad_files_found_in_workers_reach_the_module(broken_dir: Path) -> None:
+    dm = _module(val=str(broken_dir), batch_size=1, num_workers=2)
+    dm.setup("validate")
+    seen = []
+    for batch in dm.val_dataloader():
+        seen += dm.on_before_batch_transfer(batch, 0)["path"]
+    assert len(seen) == 7 and not BAD & {Path(p).name for p in seen}
+    assert {Path(p).name for p in dm.skipped_files} == BAD
+    assert dm.state_dict() == {"skipped_files": sorted(dm.skipped_files)}
+
+
+def test_sources_that_are_missing_or_empty_fail_at_setup(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no_such_folder"):
+        _module(train=str(tmp_path / "no_such_folder")).setup("fit")
+    (tmp_path / "blank").mkdir()
+    with pytest.raises(ValueError, match="blank"):
+        _module(train=str(tmp_path / "blank")).setup("fit")
+    with pytest.raises(ValueError, match="needs a `train` source"):
+        _module(val=str(SAMPLES / "val")).setup("fit")
+    with pytest.raises(ValueError, match="fewer than batch_size"):
+        _module(train=str(SAMPLES / "val"), batch_size=8).setup("fit")
+    with pytest.raises(ValueError, match="backend"):
+        _module(backend="tar")
+
+
+def test_max_samples_limit_the_splits() -> None:
+    dm = _module(train=str(SAMPLES / "train"), val=str(SAMPLES / "val"), max_train_samples=4)
+    dm.setup("fit")
+    assert len(dm.datasets["train"]) == 4 and len(dm.datasets["val"]) == 4
+    assert np.all([Path(p).exists() for p in next(iter(dm.train_dataloader()))["path"]])
