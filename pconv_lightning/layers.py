@@ -68,14 +68,16 @@ def masked_conv2d(
     Shape:
         - x_masked: (N, C_in, H, W), zero wherever the mask is 0.
         - valid_count: (N, 1, H, W), number of valid input channels at each pixel (0..C_in).
-        - Output: (N, C_out, H', W') and the updated mask (N, 1, H', W') in float32.
+        - Output: (N, C_out, H', W') and the updated mask (N, 1, H', W') in float32 (float64
+          for float64 input).
     """
     kh, kw = weight.shape[-2:]
     window_size = weight.shape[1] * kh * kw  # sum(1) = C_in * kh * kw
+    mask_dtype = torch.promote_types(x_masked.dtype, torch.float32)  # float64 stays float64
     with torch.autocast(device_type=x_masked.device.type, enabled=False):
-        ones = torch.ones(1, 1, kh, kw, dtype=torch.float32, device=valid_count.device)
-        window_valid = F.conv2d(valid_count.float(), ones, None, stride, padding, dilation)
-        new_mask = (window_valid > 0).to(torch.float32)
+        ones = torch.ones(1, 1, kh, kw, dtype=mask_dtype, device=valid_count.device)
+        window_valid = F.conv2d(valid_count.to(mask_dtype), ones, None, stride, padding, dilation)
+        new_mask = (window_valid > 0).to(mask_dtype)
         scale = window_size / window_valid.clamp(min=1.0) * new_mask  # 0 in fully-hole windows
     out = F.conv2d(x_masked, weight, None, stride, padding, dilation)
     out = out.mul_(scale.to(out.dtype))  # in place: conv2d's backward does not need its output

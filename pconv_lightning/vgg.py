@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torchvision.models import VGG16_Weights, vgg16
+from torchvision.models import VGG16_Weights
+from torchvision.models.vgg import cfgs, make_layers
 
 # Indices of pool1, pool2 and pool3 in torchvision's ``vgg16().features``.
 POOL_INDICES = (4, 9, 16)
@@ -18,16 +19,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _load_state_dict(path: Path) -> dict[str, Tensor]:
-    """A VGG16 ``features`` state dict from a full VGG16 or a features-only checkpoint."""
+    """A state dict from a local file: a full VGG16 or its ``features`` only."""
     if not path.is_file():
         raise FileNotFoundError(f"VGG16 weights file {path} does not exist")
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
         raise ValueError(f"{path} is not a state dict (got {type(state).__name__})")
-    if any(k.startswith("features.") for k in state):
-        state = {
-            k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")
-        }
     return state
 
 
@@ -47,24 +44,27 @@ class VGG16Features(nn.Module):
 
     def __init__(self, weights: str | Path | None = "imagenet") -> None:
         super().__init__()
-        if weights == "imagenet":
-            features = vgg16(weights=VGG16_Weights.IMAGENET1K_V1).features
-        else:
-            features = vgg16(weights=None).features
-        features = features[: POOL_INDICES[-1] + 1]
+        # Only the layers up to pool3 are built: the classifier's 120M parameters never are.
+        features = make_layers(cfgs["D"][:10])  # conv1_1 .. pool3
         if weights is None:
             warnings.warn(
                 "VGG16Features(weights=None) uses random weights: perceptual and style losses "
                 "are meaningless for training (use 'imagenet' or a local .pth)",
                 stacklevel=2,
             )
-        elif weights != "imagenet":
-            state = _load_state_dict(Path(weights))
+        else:
+            if weights == "imagenet":
+                state = VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
+                source = "torchvision's VGG16_Weights.IMAGENET1K_V1"
+            else:
+                state, source = _load_state_dict(Path(weights)), str(weights)
+            state = {k.removeprefix("features."): v for k, v in state.items()}
+            state = {k: v for k, v in state.items() if k.split(".")[0].isdigit()}
             state = {k: v for k, v in state.items() if int(k.split(".")[0]) < len(features)}
             try:
                 features.load_state_dict(state)
             except RuntimeError as err:
-                raise ValueError(f"{weights} is not a VGG16 state dict: {err}") from err
+                raise ValueError(f"{source} is not a VGG16 state dict: {err}") from err
         bounds = (0, *(i + 1 for i in POOL_INDICES))
         self.slices = nn.ModuleList(features[a:b] for a, b in itertools.pairwise(bounds))
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
