@@ -152,10 +152,10 @@ def test_vgg_features_from_a_features_only_file_and_bad_files(tmp_path):
     torch.save(features.state_dict(), tmp_path / "features.pth")
     loaded = VGG16Features(weights=tmp_path / "features.pth")
     torch.testing.assert_close(loaded.slices[2][0].weight, features[10].weight)
-    with pytest.raises(FileNotFoundError, match="missing.pth"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.pth"):
         VGG16Features(weights=tmp_path / "missing.pth")
     torch.save({"0.weight": torch.zeros(3)}, tmp_path / "bad.pth")
-    with pytest.raises(ValueError, match="bad.pth"):
+    with pytest.raises(ValueError, match=r"bad\.pth"):
         VGG16Features(weights=tmp_path / "bad.pth")
 
 
