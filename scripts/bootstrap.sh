@@ -13,6 +13,6 @@ echo "bootstrap: installing .venv from requirements/lock.txt (first run takes a 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip uv
 .venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements/lock.txt
-.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
+.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps --config-settings editable_mode=compat -e .
 .venv/bin/python -c "import torch, torchvision; print('bootstrap: torch', torch.__version__, 'torchvision', torchvision.__version__)" >&2
 echo "$want" > .venv/.lock-hash
