@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from jsonargparse import ArgumentParser
+from lightning.pytorch import LightningModule, Trainer
 
 from pconv_lightning.data import InpaintingDataModule
 from pconv_lightning.masks import StrokeMaskGenerator, make_evaluation_set, read_manifest
@@ -151,3 +153,51 @@ def test_max_samples_limit_the_splits() -> None:
     dm.setup("fit")
     assert len(dm.datasets["train"]) == 4 and len(dm.datasets["val"]) == 4
     assert np.all([Path(p).exists() for p in next(iter(dm.train_dataloader()))["path"]])
+
+
+def test_mask_generator_is_chosen_by_class_path() -> None:
+    parser = ArgumentParser()
+    parser.add_class_arguments(InpaintingDataModule, "data")
+    config = parser.parse_object(
+        {
+            "data": {
+                "train": str(SAMPLES / "train"),
+                "mask_generator": {
+                    "class_path": "pconv_lightning.masks.StrokeMaskGenerator",
+                    "init_args": {"preset": "thin"},
+                },
+                "backend": "folder",
+            }
+        }
+    )
+    dm = parser.instantiate(config).data
+    assert isinstance(dm.mask_generator, StrokeMaskGenerator)
+    assert dm.mask_generator.preset == "thin"
+    assert dm.hparams.train == str(SAMPLES / "train")
+
+
+def test_fit_with_a_trainer_collects_skipped_files(broken_dir: Path, tmp_path: Path) -> None:
+    class Probe(LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+            assert "skipped" not in batch
+            return (batch["image"] * batch["mask"]).mean() * self.weight.sum()
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    dm = _module(train=str(broken_dir), batch_size=7)
+    trainer = Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(Probe(), datamodule=dm)
+    assert {Path(p).name for p in dm.skipped_files} == BAD

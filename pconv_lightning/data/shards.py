@@ -95,9 +95,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-workers", type=int, default=None, help="default: CPU count")
     parser.add_argument("--chunk-bytes", default="64MB", help="chunk size, e.g. 64MB")
     parser.add_argument("--overwrite", action="store_true", help="replace existing shards")
+    parser.add_argument(
+        "--start-method",
+        choices=("fork", "spawn", "forkserver"),
+        default=None,
+        help="worker start method (default: litdata's, spawn; fork starts faster)",
+    )
     args = parser.parse_args(argv)
     count = write_shards(
-        args.src, args.out, args.image_size, args.num_workers, args.chunk_bytes, args.overwrite
+        args.src,
+        args.out,
+        args.image_size,
+        args.num_workers,
+        args.chunk_bytes,
+        args.overwrite,
+        args.start_method,
     )
     print(f"wrote {count} images as litdata shards to {args.out}")
     return 0
