@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import pickle
 import subprocess
 import sys
 
@@ -215,3 +216,11 @@ def test_polarity_through_save_and_load(tmp_path, hole_value: int) -> None:
     np.testing.assert_array_equal(load_mask(path, hole_value=hole_value), mask)
     flipped = load_mask(path, hole_value=255 - hole_value)
     np.testing.assert_array_equal(flipped, 1 - mask)
+
+
+@pytest.mark.parametrize("name", ["shapes", "mixture", "constrained"])
+def test_generators_pickle_for_dataloader_workers(name: str) -> None:
+    generator = build(name)
+    clone = pickle.loads(pickle.dumps(generator))
+    np.testing.assert_array_equal(clone(64, 64, mask_rng(2, 3)), generator(64, 64, mask_rng(2, 3)))
+    assert repr(clone) == repr(generator)

@@ -106,6 +106,9 @@ def test_read_manifest_errors_name_the_file(tmp_path) -> None:
 def test_commands_end_to_end(tmp_path, capsys) -> None:
     assert main(["make", str(tmp_path / "eval"), "--per-cell", "1", "--size", "64"]) == 0
     assert len(read_manifest(tmp_path / "eval")) == 12
+    boxes = ["--generator", "pconv_lightning.masks.BoxMaskGenerator", "--init", "margin: 2"]
+    assert main(["make", str(tmp_path / "boxes"), "--per-cell", "1", "--size", "64", *boxes]) == 0
+    check_rows_against_pixels(read_manifest(tmp_path / "boxes"))
     thick = tmp_path / "thick"
     argv = ["make", str(thick), "--count", "6", "--size", "48", "64"]
     argv += ["--generator", "pconv_lightning.masks.StrokeMaskGenerator"]

@@ -59,6 +59,9 @@ def test_nearest_neighbour_only_and_polarity(tmp_path) -> None:
 
 def test_augmentation_changes_masks_and_follows_the_seed(tmp_path) -> None:
     generator = FileMaskGenerator(write_folder(tmp_path), dilation=(9, 15))
+    files = generator.files
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "late.png")
+    assert generator.files is files and len(files) == 5  # the list is scanned once
     a = [generator(48, 48, mask_rng(5, i)) for i in range(8)]
     b = [generator(48, 48, mask_rng(5, i)) for i in range(8)]
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
