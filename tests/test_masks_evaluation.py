@@ -18,6 +18,7 @@ from pconv_lightning.masks import (
 )
 from pconv_lightning.masks.buckets import BUCKET_NAMES, hole_ratio, ratio_bucket, touches_border
 from pconv_lightning.masks.commands import main
+from pconv_lightning.masks.evaluation import fit_to_cell
 from pconv_lightning.masks.io import load_mask, save_mask
 
 NVIDIA = SHARED_DATA / "nvidia_irregular_masks_test"
@@ -42,6 +43,15 @@ def test_evaluation_set_covers_every_cell(tmp_path) -> None:
     assert {c: cells.count(c) for c in set(cells)} == dict.fromkeys(CELLS, 3)
     check_rows_against_pixels(rows)
     assert all(load_mask(r.path).shape == (96, 80) for r in rows)
+
+
+@pytest.mark.parametrize("border", [True, False])
+def test_fit_to_cell_reaches_every_cell_from_one_small_central_blob(border: bool) -> None:
+    blob = np.zeros((64, 64), bool)
+    blob[28:32, 30:34] = True  # 16 / 4096 px: must grow, and be shifted for border cells
+    for bucket in range(6):
+        mask = fit_to_cell(blob.copy(), bucket, border, np.random.default_rng(bucket))
+        assert ratio_bucket(hole_ratio(mask)) == bucket and touches_border(mask) == border
 
 
 def test_evaluation_set_is_deterministic_and_seeded(tmp_path) -> None:

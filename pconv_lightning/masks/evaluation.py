@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from pconv_lightning.masks.base import MaskGenerator
-from pconv_lightning.masks.buckets import BUCKET_EDGES, BUCKET_NAMES
+from pconv_lightning.masks.buckets import BUCKET_EDGES, BUCKET_NAMES, touches_border
 from pconv_lightning.masks.io import save_mask
 from pconv_lightning.masks.manifest import MANIFEST_NAME, EvalMask, describe_mask, write_manifest
 from pconv_lightning.masks.mixture import MixtureMaskGenerator
@@ -69,15 +69,15 @@ def fit_to_cell(
     elif count > target:  # shrink: keep the pixels deepest inside the holes
         depth = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 5)
         hole = depth >= -_threshold_count(-depth, target)
-    if border and not (hole[0].any() or hole[-1].any() or hole[:, 0].any() or hole[:, -1].any()):
+    if border and not touches_border(~hole):
         rows, cols = np.flatnonzero(hole.any(1)), np.flatnonzero(hole.any(0))
-        gaps = {  # shift (dy, dx) that moves the nearest hole onto each edge
-            (-rows[0], 0): rows[0],
-            (height - 1 - rows[-1], 0): height - 1 - rows[-1],
-            (0, -cols[0]): cols[0],
-            (0, width - 1 - cols[-1]): width - 1 - cols[-1],
-        }
-        hole = np.roll(hole, min(gaps, key=gaps.__getitem__), axis=(0, 1))
+        top, bottom = rows[0], height - 1 - rows[-1]
+        left, right = cols[0], width - 1 - cols[-1]
+        # (gap, shift) per edge: move the holes until the nearest one reaches that edge
+        _, shift = min(
+            [(top, (-top, 0)), (bottom, (bottom, 0)), (left, (0, -left)), (right, (0, right))]
+        )
+        hole = np.roll(hole, shift, axis=(0, 1))
     return (~hole).astype(np.uint8)
 
 
