@@ -39,7 +39,8 @@ def _summary(batch: dict) -> tuple[list[str], torch.Tensor]:
 def test_litdata_batches(shards: Path) -> None:
     dm = _module(shards)
     dm.setup("fit")
-    train = [dm.on_before_batch_transfer(b, 0) for b in dm.train_dataloader()]
+    loader = dm.train_dataloader()
+    train = [dm.on_before_batch_transfer(b, 0) for b in loader]
     assert len(train) == 3
     assert sorted(p for b in train for p in b["path"]) == sorted(
         p.name for p in (SAMPLES / "train").iterdir()
@@ -52,6 +53,12 @@ def test_litdata_batches(shards: Path) -> None:
         assert set(batch["mask"].unique().tolist()) <= {0.0, 1.0}
     assert val["bucket"].dtype == torch.long and val["touches_border"].dtype == torch.bool
     assert val["path"] == ["kodim01.jpg", "kodim02.jpg", "kodim03.jpg", "kodim04.jpg"]
+
+    def masks_by_path(batches: list[dict]) -> dict[str, torch.Tensor]:
+        return {p: m for b in batches for p, m in zip(b["path"], b["mask"], strict=True)}
+
+    first, second = masks_by_path(train), masks_by_path(list(loader))
+    assert any(not torch.equal(first[p], second[p]) for p in first)  # new masks each epoch
 
 
 def test_litdata_loader_resumes_mid_epoch(shards: Path) -> None:

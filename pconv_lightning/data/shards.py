@@ -55,17 +55,19 @@ def write_shards(
     chunk_bytes: int | str = "64MB",
     overwrite: bool = False,
     start_method: str | None = None,
+    cache_dir: str | Path | None = None,
 ) -> int:
     """Shard every image under ``src_dir`` into ``out_dir`` (a folder or ``s3://...`` URL).
 
     Returns the number of images written. ``num_workers`` defaults to the CPU count.
     ``start_method`` is litdata's worker start method (None: its default, spawn outside
     notebooks; "fork" starts much faster). litdata sets it process-wide; the previous
-    method is restored afterwards so later DataLoaders are unaffected.
+    method is restored afterwards so later DataLoaders are unaffected. ``cache_dir``: where
+    the source's file list is cached (see :func:`~pconv_lightning.data.load_file_list`).
     """
     if image_size is not None and image_size < 1:
         raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
-    files = load_file_list(src_dir)
+    files = load_file_list(src_dir, cache_dir=cache_dir)
     root = str(files.root)
     previous = multiprocessing.get_start_method(allow_none=True)
     try:

@@ -1,0 +1,89 @@
+"""Images per second through ``InpaintingDataModule``'s train loader, folder vs litdata.
+
+256x256 random resized crops with RandomShapes masks, 2 workers, on
+``../shared/data/imagenet1k_sample_256`` (883 JPEGs; its shards are written to a temporary
+folder first). Epochs of the two backends alternate; the first of each is a warm-up.
+
+    .venv/bin/python benchmarks/data.py [--src DIR] [--workers 2] [--batch 32] [--reps 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from timing import print_table
+
+from pconv_lightning.data import InpaintingDataModule, load_file_list, write_shards
+
+DEFAULT_SRC = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet1k_sample_256"
+
+
+def epoch_seconds(loader: object) -> tuple[float, int]:
+    """Wall time of one pass over ``loader`` and the number of images it gave."""
+    start, count = time.perf_counter(), 0
+    for batch in loader:
+        count += batch["image"].shape[0]
+    return time.perf_counter() - start, count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--src", default=str(DEFAULT_SRC))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        load_file_list(args.src, cache_dir=tmp)
+        scan = time.perf_counter() - start
+        start = time.perf_counter()
+        load_file_list(args.src, cache_dir=tmp)
+        cached = time.perf_counter() - start
+        start = time.perf_counter()
+        write_shards(args.src, f"{tmp}/shards", num_workers=args.workers, cache_dir=tmp)
+        shard = time.perf_counter() - start
+        sources = {"folder": args.src, "litdata": f"{tmp}/shards"}
+        loaders = {}
+        for backend, source in sources.items():
+            dm = InpaintingDataModule(
+                train=source,
+                image_size=args.size,
+                batch_size=args.batch,
+                num_workers=args.workers,
+                backend=backend,
+                pin_memory=False,
+                cache_dir=tmp,
+            )
+            dm.setup("fit")
+            loaders[backend] = dm.train_dataloader()
+        times: dict[str, list[float]] = {name: [] for name in loaders}
+        counts: dict[str, int] = {}
+        for rep in range(args.reps + 1):
+            for name, loader in loaders.items():
+                seconds, counts[name] = epoch_seconds(loader)
+                if rep:
+                    times[name].append(seconds)
+    print(f"file list of {args.src}: scan {scan * 1e3:.1f} ms, cached {cached * 1e3:.1f} ms")
+    print(f"write_shards ({args.workers} workers): {shard:.1f} s\n")
+    header = ["backend", "images/epoch", "epoch s (median)", "images/s"]
+    rows = []
+    for name, ts in times.items():
+        median = statistics.median(ts)
+        rows.append([name, counts[name], f"{median:.2f}", f"{counts[name] / median:.0f}"])
+    print(
+        f"{args.size}x{args.size}, batch {args.batch}, {args.workers} workers, {args.reps} epochs"
+    )
+    print_table(header, rows)
+
+
+if __name__ == "__main__":
+    main()
