@@ -1,0 +1,105 @@
+"""Validation and test metrics on the composited output, overall and per hole-ratio bucket.
+
+PSNR and SSIM are torchmetrics' (SSIM: Gaussian window 11, sigma 1.5), both averaged per image;
+L1 is reported over all pixels and over hole pixels only. Every metric syncs across ranks.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+from pconv_lightning.masks.buckets import BUCKET_EDGES
+
+
+def bucket_label(index: int) -> str:
+    """``10-20`` for bucket 1, (0.1, 0.2]: percent of the image that is hole."""
+    lo, hi = BUCKET_EDGES[index], BUCKET_EDGES[index + 1]
+    return f"{round(lo * 100)}-{round(hi * 100)}"
+
+
+class L1(MeanMetric):
+    """Mean absolute error over the pixels selected by ``weight`` (all pixels when None)."""
+
+    def update(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> None:  # type: ignore[override]
+        diff = (pred - target).abs()
+        if weight is None:
+            super().update(diff.mean(), diff.numel())
+            return
+        weight = weight.expand_as(diff)
+        count = weight.sum()
+        if count > 0:
+            super().update((diff * weight).sum() / count, count)
+
+
+def image_metrics() -> MetricCollection:
+    """PSNR, SSIM (per image, averaged) and L1 on images in [0, 1]."""
+    return MetricCollection(
+        {
+            "psnr": PeakSignalNoiseRatio(
+                data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3)
+            ),
+            "ssim": StructuralSimilarityIndexMeasure(data_range=1.0, kernel_size=11, sigma=1.5),
+            "l1": L1(),
+            "l1_hole": L1(),
+        }
+    )
+
+
+class InpaintingMetrics(nn.Module):
+    """Overall metrics plus one collection per hole-ratio bucket (when batches carry one).
+
+    ``compute()`` returns ``{"psnr": ..., "psnr_10-20": ..., ...}`` for every bucket seen.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.overall = image_metrics()
+        self.buckets = nn.ModuleList(image_metrics() for _ in range(len(BUCKET_EDGES) - 1))
+        self.register_buffer(
+            "seen", torch.zeros(len(self.buckets), dtype=torch.long), persistent=False
+        )
+
+    def _update(
+        self, metrics: MetricCollection, comp: Tensor, target: Tensor, hole: Tensor
+    ) -> None:
+        metrics["psnr"].update(comp, target)
+        metrics["ssim"].update(comp, target)
+        metrics["l1"].update(comp, target)
+        metrics["l1_hole"].update(comp, target, hole)
+
+    def update(
+        self, comp: Tensor, target: Tensor, mask: Tensor, bucket: Tensor | None = None
+    ) -> None:
+        """Shape: comp, target (N, 3, H, W) in [0, 1]; mask (N, 1, H, W), 1 = valid; bucket (N,)."""
+        comp, target = comp.float().clamp(0, 1), target.float()
+        hole = 1.0 - mask.float()
+        self._update(self.overall, comp, target, hole)
+        if bucket is None:
+            return
+        for index in bucket.unique().tolist():
+            if index < 0:
+                continue
+            rows = bucket == index
+            self._update(self.buckets[index], comp[rows], target[rows], hole[rows])
+            self.seen[index] += 1
+
+    def compute(self) -> dict[str, Tensor]:
+        """Metrics of every bucket that any rank has seen."""
+        seen = self.seen.clone()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(seen)
+        out = {k: v for k, v in self.overall.compute().items()}
+        for index, metrics in enumerate(self.buckets):
+            if seen[index] > 0:
+                label = bucket_label(index)
+                out.update({f"{k}_{label}": v for k, v in metrics.compute().items()})
+        return out
+
+    def reset(self) -> None:
+        self.overall.reset()
+        for metrics in self.buckets:
+            metrics.reset()
+        self.seen.zero_()

@@ -1,0 +1,133 @@
+"""The LightningModule: a thin wrapper that trains an injected network with the paper's loss."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
+from torch import Tensor
+
+from pconv_lightning.losses import InpaintingLoss, LossWeights, composite
+from pconv_lightning.metrics import InpaintingMetrics
+from pconv_lightning.models import PConvUNet
+from pconv_lightning.vgg import VGG16Features
+
+
+def adam(params) -> torch.optim.Optimizer:
+    """The paper's first stage: Adam, learning rate 2e-4."""
+    return torch.optim.Adam(params, lr=2e-4)
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the message names the step and the batch's files."""
+
+
+class InpaintingModule(LightningModule):
+    """Trains ``net`` with :class:`InpaintingLoss`; validates and tests on the composite.
+
+    Args:
+        net: the inpainting network (default: ``PConvUNet(layers=7)``).
+        loss_weights: weights of the loss terms (``--model.loss_weights.hole=6``).
+        vgg_weights: ``"imagenet"`` (torchvision, cached after one download), a path to a local
+            VGG16 state dict, or ``None`` for random VGG16 weights (smoke tests only).
+        optimizer, lr_scheduler: callables that build them from the parameters.
+        channels_last: run the network in channels-last memory format.
+        compile: wrap the network in ``torch.compile``.
+    """
+
+    def __init__(
+        self,
+        net: PConvUNet | None = None,
+        loss_weights: LossWeights | None = None,
+        vgg_weights: str | None = "imagenet",
+        optimizer: OptimizerCallable = adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        channels_last: bool = False,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        if isinstance(loss_weights, dict):  # as restored from a checkpoint built in Python
+            loss_weights = LossWeights(**loss_weights)
+        weights = loss_weights or LossWeights()
+        if _given_hyperparameters.get() is None:
+            # Built in Python: keep the hyperparameters plain data so checkpoints load with
+            # torch.load(weights_only=True). (LightningCLI stores its config dump instead.)
+            self.save_hyperparameters(ignore=["net", "loss_weights", "optimizer", "lr_scheduler"])
+            self.hparams["loss_weights"] = asdict(weights)
+        else:
+            self.save_hyperparameters()
+        self.net = net if net is not None else PConvUNet(layers=7)
+        self.loss = InpaintingLoss(weights, VGG16Features(vgg_weights))
+        self.optimizer_factory = optimizer
+        self.lr_scheduler_factory = lr_scheduler
+        self.channels_last = channels_last
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.forward_net = torch.compile(self.net) if compile else self.net
+        self.val_metrics = InpaintingMetrics()
+        self.test_metrics = InpaintingMetrics()
+
+    def forward(self, image: Tensor, mask: Tensor) -> Tensor:
+        """Raw network output. Shape: image (N, 3, H, W), mask (N, 1, H, W) -> (N, 3, H, W)."""
+        if self.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+            mask = mask.contiguous(memory_format=torch.channels_last)
+        return self.forward_net(image, mask)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        image, mask = batch["image"], batch["mask"]
+        terms = self.loss(self(image, mask), image, mask)
+        if not math.isfinite(terms["total"].item()):
+            paths = ", ".join(map(str, batch.get("path", ["<no paths in batch>"])))
+            raise NonFiniteLossError(
+                f"loss is {terms['total'].item()} at global step {self.global_step} "
+                f"(epoch {self.current_epoch}, batch {batch_idx}); files: {paths}"
+            )
+        self.log_dict(
+            {f"train/loss_{k}": v for k, v in terms.items() if k != "total"},
+            batch_size=image.shape[0],
+        )
+        self.log("train/loss", terms["total"], prog_bar=True, batch_size=image.shape[0])
+        return terms["total"]
+
+    def _evaluate(self, batch: dict[str, Any], metrics: InpaintingMetrics, stage: str) -> Tensor:
+        image, mask = batch["image"], batch["mask"]
+        output = self(image, mask)
+        terms = self.loss(output, image, mask)
+        self.log(f"{stage}/loss", terms["total"], batch_size=image.shape[0], sync_dist=True)
+        metrics.update(composite(output, image, mask), image, mask, batch.get("bucket"))
+        return output
+
+    def _log_metrics(self, metrics: InpaintingMetrics, stage: str) -> None:
+        values = metrics.compute()
+        self.log(f"{stage}/psnr", values.pop("psnr"), prog_bar=True)
+        self.log_dict({f"{stage}/{k}": v for k, v in values.items()})
+        metrics.reset()
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        return self._evaluate(batch, self.val_metrics, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics(self.val_metrics, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        return self._evaluate(batch, self.test_metrics, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics(self.test_metrics, "test")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        """The composite: input pixels outside the holes, the prediction inside."""
+        image, mask = batch["image"], batch["mask"]
+        return composite(self(image, mask).clamp(0, 1), image, mask)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.net.parameters())
+        if self.lr_scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": self.lr_scheduler_factory(optimizer)}
