@@ -12,12 +12,14 @@ from pconv_lightning.layers import PartialConv2d
 class EncoderStage(nn.Module):
     """Stride-2 partial convolution, optional BatchNorm, ReLU.
 
-    With ``plain=True`` the convolution is a plain :class:`torch.nn.Conv2d` of the same shape
-    and the mask is neither read nor produced (the benchmark twin).
+    It takes the masked input X ⊙ M (the network masks each feature map once and reuses it
+    as the next stage's input and as the decoder's skip). With ``plain=True`` the convolution
+    is a plain :class:`torch.nn.Conv2d` of the same shape and the mask is neither read nor
+    produced (the benchmark twin).
 
     Shape:
-        - x: (N, C_in, H, W), mask: (N, 1, H, W) or None
-        - Output: (N, C_out, H/2, W/2) and the mask (N, 1, H/2, W/2) or None
+        - x_masked: (N, C_in, H, W), mask: (N, 1, H, W) or None
+        - Output: features (N, C_out, H/2, W/2) and their mask (N, 1, H/2, W/2) or None
     """
 
     def __init__(
@@ -31,10 +33,10 @@ class EncoderStage(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels) if bn else nn.Identity()
         self.act = nn.ReLU(inplace=True)
 
-    def forward(self, x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, x_masked: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
         if mask is None:
-            return self.act(self.bn(self.conv(x))), None
-        out, mask = self.conv(x, mask)
+            return self.act(self.bn(self.conv(x_masked))), None
+        out, mask = self.conv.forward_masked(x_masked, mask * self.conv.in_channels)
         return self.act(self.bn(out)), mask
 
 
@@ -43,13 +45,16 @@ class DecoderStage(nn.Module):
     their mask, 3x3 partial convolution, then BatchNorm + LeakyReLU(0.2) (``last=False``) or
     bias only (``last=True``, the output layer).
 
-    The concatenated per-channel mask is never materialised: the layer receives
-    ``cat(up ⊙ M_up, skip ⊙ M_skip)`` and the per-pixel valid-channel count
-    ``C_up · M_up + C_skip · M_skip`` (see :func:`pconv_lightning.layers.masked_conv2d`).
+    It takes both inputs already masked, and the concatenated per-channel mask is never
+    materialised: the layer receives ``cat(up(X_deep ⊙ M_deep), X_skip ⊙ M_skip)`` and the
+    per-pixel valid-channel count ``C_deep · up(M_deep) + C_skip · M_skip`` (see
+    :func:`pconv_lightning.layers.masked_conv2d`). Upsampling after masking touches 4x fewer
+    elements and gives the same X ⊙ M.
 
     Shape:
-        - deep: (N, C_deep, H/2, W/2), skip: (N, C_skip, H, W); masks (N, 1, ...) or None
-        - Output: (N, C_out, H, W) and the mask (N, 1, H, W) or None
+        - deep_masked: (N, C_deep, H/2, W/2), skip_masked: (N, C_skip, H, W);
+          masks (N, 1, ...) or None
+        - Output: features (N, C_out, H, W) and their mask (N, 1, H, W) or None
     """
 
     def __init__(
@@ -64,15 +69,17 @@ class DecoderStage(nn.Module):
         self.act = nn.Identity() if last else nn.LeakyReLU(0.2, inplace=True)
 
     def forward(
-        self, deep: Tensor, deep_mask: Tensor | None, skip: Tensor, skip_mask: Tensor | None
+        self,
+        deep_masked: Tensor,
+        deep_mask: Tensor | None,
+        skip_masked: Tensor,
+        skip_mask: Tensor | None,
     ) -> tuple[Tensor, Tensor | None]:
+        up = F.interpolate(deep_masked, scale_factor=2.0, mode="nearest")
+        x_masked = torch.cat([up, skip_masked], dim=1)
         if deep_mask is None or skip_mask is None:
-            x = torch.cat([F.interpolate(deep, scale_factor=2.0, mode="nearest"), skip], dim=1)
-            return self.act(self.bn(self.conv(x))), None
-        # Masking before the upsampling touches 4x fewer elements and gives the same X ⊙ M.
-        up = F.interpolate(deep * deep_mask.to(deep.dtype), scale_factor=2.0, mode="nearest")
+            return self.act(self.bn(self.conv(x_masked))), None
         up_mask = F.interpolate(deep_mask, scale_factor=2.0, mode="nearest")
-        x_masked = torch.cat([up, skip * skip_mask.to(skip.dtype)], dim=1)
-        count = up_mask * self.deep_channels + skip_mask.float() * self.skip_channels
+        count = up_mask * self.deep_channels + skip_mask * self.skip_channels
         out, mask = self.conv.forward_masked(x_masked, count)
         return self.act(self.bn(out)), mask

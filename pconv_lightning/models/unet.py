@@ -132,13 +132,21 @@ class PConvUNet(nn.Module):
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         self.check_inputs(image, mask)
         m: Tensor | None = None if self.plain else mask.to(torch.float32)
-        skips: list[tuple[Tensor, Tensor | None]] = [(image, m)]
-        x = image
+        x_masked = _masked(image, m)
+        skips: list[tuple[Tensor, Tensor | None]] = [(x_masked, m)]
         for stage in self.encoder:
-            x, m = stage(x, m)
-            skips.append((x, m))
-        x, m = skips.pop()
-        for stage in self.decoder:
+            x, m = stage(x_masked, m)
+            x_masked = _masked(x, m)  # the next stage's input and the decoder's skip
+            skips.append((x_masked, m))
+        x_masked, m = skips.pop()
+        for i, stage in enumerate(self.decoder):
             skip, skip_mask = skips.pop()
-            x, m = stage(x, m, skip, skip_mask)
+            x, m = stage(x_masked, m, skip, skip_mask)
+            if i + 1 < len(self.decoder):
+                x_masked = _masked(x, m)
         return x
+
+
+def _masked(x: Tensor, mask: Tensor | None) -> Tensor:
+    """X ⊙ M (X itself for the plain twin)."""
+    return x if mask is None else x * mask.to(x.dtype)
