@@ -33,7 +33,8 @@ def test_modes_become_8bit_rgb(tmp_path: Path) -> None:
         assert rgb.mode == "RGB", name
         assert rgb.size == (64, 8), name
     wide = np.asarray(load_rgb(tmp_path / "wide.png"))
-    assert Image.open(tmp_path / "wide.png").mode.startswith("I")
+    with Image.open(tmp_path / "wide.png") as stored:
+        assert stored.mode.startswith("I")
     np.testing.assert_array_equal(wide[..., 0], grey)  # 65535 -> 255, exact for k * 257
     cmyk = np.asarray(load_rgb(tmp_path / "cmyk.jpg")).astype(int)
     assert cmyk[0, 0, 0] > 200 and cmyk[0, 0, 1] < 60  # cyan-free, magenta+yellow = red

@@ -131,6 +131,7 @@ def test_bad_files_found_in_workers_reach_the_module(broken_dir: Path) -> None:
         seen += dm.on_before_batch_transfer(batch, 0)["path"]
     assert len(seen) == 7 and not BAD & {Path(p).name for p in seen}
     assert {Path(p).name for p in dm.skipped_files} == BAD
+    assert dm.datasets["val"].skipped_files == dm.skipped_files  # later workers inherit them
     assert dm.state_dict() == {"skipped_files": sorted(dm.skipped_files)}
 
 

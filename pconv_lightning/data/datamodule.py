@@ -139,9 +139,17 @@ class InpaintingDataModule(LightningDataModule):
         return self._loader("test")
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Move the batch's ``skipped`` paths into :attr:`skipped_files`."""
+        """Move the batch's ``skipped`` paths into :attr:`skipped_files`.
+
+        They are also added to the main process's datasets, so workers started later (a new
+        epoch without persistent workers) skip those files without decoding or reporting them
+        again.
+        """
         if isinstance(batch, dict) and "skipped" in batch:
-            self.skipped_files.update(batch.pop("skipped"))
+            skipped = batch.pop("skipped")
+            self.skipped_files.update(skipped)
+            for dataset in self.datasets.values():
+                dataset.skipped_files.update(skipped)
         return batch
 
     def teardown(self, stage: str) -> None:

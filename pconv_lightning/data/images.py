@@ -49,7 +49,11 @@ def load_rgb(source: str | Path | bytes | memoryview, name: str | None = None) -
     fp = io.BytesIO(source) if isinstance(source, bytes | memoryview) else source
     try:
         im = Image.open(fp)
-        im.load()  # decodes everything now (truncation shows here) and closes the file
+        try:
+            im.load()  # decodes everything now (truncation shows here) and closes the file
+        except Exception:
+            im.close()
+            raise
         ImageOps.exif_transpose(im, in_place=True)
         return _to_rgb(im)
     # PIL raises many types on bad input (OSError, SyntaxError, struct.error, EOFError, ...).
