@@ -1,4 +1,5 @@
-"""litdata shards: writing them, streaming batches from them, resuming mid-epoch."""
+"""litdata shards: writing them, streaming batches from them, resuming mid-epoch (loader and
+Trainer)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
 from litdata import StreamingDataset
 
 from pconv_lightning.data import InpaintingDataModule, load_rgb, write_shards
@@ -111,3 +114,43 @@ def test_missing_shards_fail_naming_the_folder(tmp_path: Path) -> None:
     dm = InpaintingDataModule(train=str(tmp_path / "no_shards"), backend="litdata")
     with pytest.raises(FileNotFoundError, match="no_shards"):
         dm.setup("fit")
+
+
+class _Recorder(LightningModule):
+    """Records the paths of every training batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.seen: list[list[str]] = []
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        self.seen.append(batch["path"])
+        return batch["image"].mean() * self.weight.sum()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_trainer_resumes_litdata_mid_epoch(shards: Path, tmp_path: Path) -> None:
+    def fit(ckpt_path: Path | None, callbacks: list) -> list[list[str]]:
+        model = _Recorder()
+        trainer = Trainer(
+            max_epochs=1,
+            accelerator="cpu",
+            logger=False,
+            enable_checkpointing=bool(callbacks),
+            callbacks=callbacks,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
+        )
+        trainer.fit(
+            model, datamodule=_module(shards, batch_size=2, image_size=32), ckpt_path=ckpt_path
+        )
+        return model.seen
+
+    every_2 = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=2, save_top_k=-1)
+    full = fit(None, [every_2])
+    assert len(full) == 6
+    assert fit(tmp_path / "ckpt" / "epoch=0-step=2.ckpt", []) == full[2:]
