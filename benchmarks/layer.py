@@ -19,7 +19,9 @@ def layer_inputs(net: PConvUNet, batch: int, size: int) -> list[tuple[str, nn.Co
     """(name, plain conv, input shape) for every convolution of the network."""
     shapes: list[tuple[str, nn.Conv2d, tuple]] = []
     hooks = [
-        m.register_forward_pre_hook(lambda mod, inp, n=n: shapes.append((n, mod, tuple(inp[0].shape))))
+        m.register_forward_pre_hook(
+            lambda mod, inp, n=n: shapes.append((n, mod, tuple(inp[0].shape)))
+        )
         for n, m in net.named_modules()
         if isinstance(m, nn.Conv2d)
     ]
@@ -58,11 +60,27 @@ def main() -> None:
 
         t = alternate({"pconv": run_pconv, "conv": run_conv}, device, args.reps)
         totals = {k: totals[k] + t[k] for k in totals}
-        rows.append([name, "x".join(map(str, shape)), f"{t['pconv'] * 1e3:.2f}",
-                     f"{t['conv'] * 1e3:.2f}", f"{t['pconv'] / t['conv']:.2f}"])
-    rows.append(["all layers", "", f"{totals['pconv'] * 1e3:.1f}", f"{totals['conv'] * 1e3:.1f}",
-                 f"{totals['pconv'] / totals['conv']:.2f}"])
-    print(f"device {device}, {torch.get_num_threads()} threads, forward+backward, median of {args.reps}\n")
+        rows.append(
+            [
+                name,
+                "x".join(map(str, shape)),
+                f"{t['pconv'] * 1e3:.2f}",
+                f"{t['conv'] * 1e3:.2f}",
+                f"{t['pconv'] / t['conv']:.2f}",
+            ]
+        )
+    rows.append(
+        [
+            "all layers",
+            "",
+            f"{totals['pconv'] * 1e3:.1f}",
+            f"{totals['conv'] * 1e3:.1f}",
+            f"{totals['pconv'] / totals['conv']:.2f}",
+        ]
+    )
+    print(
+        f"device {device}, {torch.get_num_threads()} threads, forward+backward, median of {args.reps}\n"
+    )
     print_table(["layer", "input", "PartialConv2d ms", "nn.Conv2d ms", "ratio"], rows)
 
 

@@ -77,23 +77,39 @@ def main() -> None:
 
         return run
 
-    print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"{args.size}x{args.size}, layers {args.layers}, precision {args.precision}, "
-          f"median of {args.reps}\n")
+    print(
+        f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"{args.size}x{args.size}, layers {args.layers}, precision {args.precision}, "
+        f"median of {args.reps}\n"
+    )
     rows = []
     for net in nets.values():
         net.train()
     for batch in args.batches:
         image, mask = make_batch(batch, args.size, device)
         t = alternate({k: train_step(k, image, mask) for k in nets}, device, args.reps)
-        rows.append([f"train step, batch {batch}", f"{t['pconv'] * 1e3:.0f}",
-                     f"{t['plain'] * 1e3:.0f}", f"{t['pconv'] / t['plain']:.3f}", "1.10"])
+        rows.append(
+            [
+                f"train step, batch {batch}",
+                f"{t['pconv'] * 1e3:.0f}",
+                f"{t['plain'] * 1e3:.0f}",
+                f"{t['pconv'] / t['plain']:.3f}",
+                "1.10",
+            ]
+        )
     for net in nets.values():
         net.eval()
     image, mask = make_batch(1, args.size, device)
     t = alternate({k: infer(k, image, mask) for k in nets}, device, args.reps * 2)
-    rows.append(["inference, batch 1", f"{t['pconv'] * 1e3:.0f}", f"{t['plain'] * 1e3:.0f}",
-                 f"{t['pconv'] / t['plain']:.3f}", "1.15"])
+    rows.append(
+        [
+            "inference, batch 1",
+            f"{t['pconv'] * 1e3:.0f}",
+            f"{t['plain'] * 1e3:.0f}",
+            f"{t['pconv'] / t['plain']:.3f}",
+            "1.15",
+        ]
+    )
     print_table(["measure", "PConvUNet ms", "plain twin ms", "ratio", "target"], rows)
 
 

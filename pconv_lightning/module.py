@@ -37,7 +37,7 @@ class InpaintingModule(LightningModule):
             VGG16 state dict, or ``None`` for random VGG16 weights (smoke tests only).
         optimizer, lr_scheduler: callables that build them from the parameters.
         channels_last: run the network in channels-last memory format.
-        compile: wrap the network in ``torch.compile``.
+        compile: compile the network with ``torch.compile`` (``nn.Module.compile``).
     """
 
     def __init__(
@@ -68,7 +68,8 @@ class InpaintingModule(LightningModule):
         self.channels_last = channels_last
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.forward_net = torch.compile(self.net) if compile else self.net
+        if compile:
+            self.net.compile()  # in place: parameter names and checkpoints stay the same
         self.val_metrics = InpaintingMetrics()
         self.test_metrics = InpaintingMetrics()
 
@@ -77,7 +78,7 @@ class InpaintingModule(LightningModule):
         if self.channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
             mask = mask.contiguous(memory_format=torch.channels_last)
-        return self.forward_net(image, mask)
+        return self.net(image, mask)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         image, mask = batch["image"], batch["mask"]
@@ -93,6 +94,7 @@ class InpaintingModule(LightningModule):
             batch_size=image.shape[0],
         )
         self.log("train/loss", terms["total"], prog_bar=True, batch_size=image.shape[0])
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=image.shape[0])
         return terms["total"]
 
     def _evaluate(self, batch: dict[str, Any], metrics: InpaintingMetrics, stage: str) -> Tensor:

@@ -96,6 +96,20 @@ def test_eval_masks_from_manifest_are_matched_cyclically(tmp_path: Path) -> None
     assert set(batches[0]["mask"].unique().tolist()) == {0.0, 1.0}  # 32 -> 64 px, still binary
 
 
+def test_eval_repeats_pair_every_image_with_several_masks() -> None:
+    """4 val photos x 6 repeats cover all 24 shipped evaluation masks, every bucket."""
+    entries = read_manifest(SAMPLES / "eval_masks")
+    dm = _module(val=str(SAMPLES / "val"), eval_masks=str(SAMPLES / "eval_masks"), eval_repeats=6)
+    dm.setup("validate")
+    batches = list(dm.val_dataloader())
+    paths = [Path(p).name for b in batches for p in b["path"]]
+    buckets = torch.cat([b["bucket"] for b in batches]).tolist()
+    assert len(paths) == 24
+    assert paths[:5] == ["kodim13.jpg", "kodim14.jpg", "kodim15.jpg", "kodim16.jpg", "kodim13.jpg"]
+    assert buckets == [e.bucket for e in entries]
+    assert sorted(set(buckets)) == [0, 1, 2, 3, 4, 5]
+
+
 def test_eval_masks_from_generator_are_fixed() -> None:
     dm = _module(val=str(SAMPLES / "val"), eval_mask_generator=StrokeMaskGenerator("medium"))
     dm.setup("validate")

@@ -25,8 +25,11 @@ class StorageBackend(ABC):
         self.cache_dir = cache_dir
 
     @abstractmethod
-    def dataset(self, source: str, build: SampleBuilder, train: bool, limit: int | None) -> Dataset:
-        """The dataset of ``source``; raises naming ``source`` when it is missing or empty."""
+    def dataset(
+        self, source: str, build: SampleBuilder, train: bool, limit: int | None, repeats: int = 1
+    ) -> Dataset:
+        """The dataset of ``source`` (each image ``repeats`` times with other masks); raises
+        naming ``source`` when it is missing or empty."""
 
     @abstractmethod
     def loader(
@@ -38,9 +41,11 @@ class StorageBackend(ABC):
 class FolderBackend(StorageBackend):
     """Image files in a folder tree, listed once and cached (see :mod:`.filelist`)."""
 
-    def dataset(self, source: str, build: SampleBuilder, train: bool, limit: int | None) -> Dataset:
+    def dataset(
+        self, source: str, build: SampleBuilder, train: bool, limit: int | None, repeats: int = 1
+    ) -> Dataset:
         files = load_file_list(source, cache_dir=self.cache_dir).limit(limit)
-        return ImageFolderDataset(files, build)
+        return ImageFolderDataset(files, build, repeats)
 
     def loader(
         self, dataset: Dataset, train: bool, batch_size: int, num_workers: int, pin_memory: bool
@@ -63,7 +68,14 @@ class LitdataBackend(StorageBackend):
     Remote chunks are cached in ``cache_dir`` (litdata's default cache when None).
     """
 
-    def dataset(self, source: str, build: SampleBuilder, train: bool, limit: int | None) -> Dataset:
+    def dataset(
+        self, source: str, build: SampleBuilder, train: bool, limit: int | None, repeats: int = 1
+    ) -> Dataset:
+        if repeats != 1:
+            raise ValueError(
+                f"eval_repeats={repeats} needs the folder backend; litdata shards stream each "
+                "image once (write the evaluation images to a folder)"
+            )
         if "://" not in source and not (Path(source) / "index.json").is_file():
             raise FileNotFoundError(f"no litdata shards (index.json) in {source}")
         dataset = StreamingImageDataset(

@@ -45,6 +45,8 @@ class InpaintingDataModule(LightningDataModule):
         backend: ``"folder"`` or ``"litdata"``.
         seed: seed of the training masks and of the folder backend's shuffling.
         max_train_samples, max_eval_samples: use at most this many images, evenly spread.
+        eval_repeats: evaluate every val/test image with this many masks (sample k is image
+            k mod N with eval mask k), e.g. to cover every hole-ratio bucket on a few images.
         cache_dir: where the folder backend caches file lists (default
             ``~/.cache/pconv_lightning``) and litdata caches downloaded chunks.
     """
@@ -66,6 +68,7 @@ class InpaintingDataModule(LightningDataModule):
         pin_memory: bool = True,
         max_train_samples: int | None = None,
         max_eval_samples: int | None = None,
+        eval_repeats: int = 1,
         cache_dir: str | None = None,
     ) -> None:
         super().__init__()
@@ -99,7 +102,8 @@ class InpaintingDataModule(LightningDataModule):
         else:
             build = SampleBuilder(eval_transform(size), self._eval_masks(), True)
             limit = self.hparams.max_eval_samples
-        dataset = self.backend.dataset(source, build, train=split == "train", limit=limit)
+        repeats = 1 if split == "train" else self.hparams.eval_repeats
+        dataset = self.backend.dataset(source, build, split == "train", limit, repeats)
         if split == "train" and len(dataset) < self.hparams.batch_size:
             raise ValueError(
                 f"train source {source} has {len(dataset)} images, fewer than batch_size="

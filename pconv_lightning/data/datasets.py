@@ -20,11 +20,16 @@ class ImageFolderDataset(Dataset[Item]):
     A key is an index or an ``(epoch, index)`` pair (what :class:`EpochSampler` yields); the
     mask is a function of both. An unreadable file is logged once and replaced by the next
     readable file in the list, while the mask stays the one of the requested index.
+    With ``repeats`` > 1 every image appears that many times, each time with another mask:
+    sample k is image ``k mod N`` with mask k (evaluation over many masks per image).
     """
 
-    def __init__(self, files: FileList, build: SampleBuilder) -> None:
+    def __init__(self, files: FileList, build: SampleBuilder, repeats: int = 1) -> None:
+        if repeats < 1:
+            raise ValueError(f"repeats must be >= 1, got {repeats}")
         self.files = files
         self.build = build
+        self.repeats = repeats
         self.bad = BadFileLog()
 
     @property
@@ -33,7 +38,7 @@ class ImageFolderDataset(Dataset[Item]):
         return self.bad.skipped_files
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.files) * self.repeats
 
     def __getitem__(self, key: Key) -> Item:
         epoch, index = key if isinstance(key, tuple) else (0, key)

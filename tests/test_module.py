@@ -1,0 +1,176 @@
+"""InpaintingModule: logged terms, metrics against hand computations, NaN handling,
+checkpoints that load with weights_only, mixed precision, channels_last and compile."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch import Callback, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from training_helpers import SAMPLES
+
+from pconv_lightning.data import InpaintingDataModule
+from pconv_lightning.metrics import InpaintingMetrics
+from pconv_lightning.models import PConvUNet
+from pconv_lightning.module import InpaintingModule, NonFiniteLossError
+
+
+def tiny_module(**kwargs) -> InpaintingModule:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # random VGG16 weights
+        return InpaintingModule(net=PConvUNet(layers=5), vgg_weights=None, **kwargs)
+
+
+def tiny_data(**kwargs) -> InpaintingDataModule:
+    args = dict(
+        train=str(SAMPLES / "train"),
+        val=str(SAMPLES / "val"),
+        eval_masks=str(SAMPLES / "eval_masks"),
+        image_size=64,
+        batch_size=2,
+        num_workers=0,
+        max_eval_samples=2,
+    )
+    return InpaintingDataModule(**(args | kwargs))
+
+
+def tiny_trainer(root: Path, steps: int = 2, **kwargs) -> Trainer:
+    args = dict(
+        default_root_dir=root,
+        max_steps=steps,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=1,
+        enable_checkpointing=False,
+    )
+    return Trainer(**(args | kwargs))
+
+
+class Recorder(Callback):
+    def __init__(self) -> None:
+        self.logged: dict[str, float] = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.logged.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+
+
+def test_training_logs_every_loss_term_and_validation_metrics(tmp_path):
+    recorder = Recorder()
+    trainer = tiny_trainer(tmp_path, steps=2, callbacks=[recorder], val_check_interval=2)
+    trainer.fit(tiny_module(), tiny_data())
+    for term in ("valid", "hole", "perceptual", "style_out", "style_comp", "tv"):
+        assert math.isfinite(recorder.logged[f"train/loss_{term}"])
+    assert recorder.logged["train/lr"] == pytest.approx(2e-4)
+    metrics = trainer.callback_metrics
+    for key in ("val/psnr", "val/ssim", "val/l1", "val/l1_hole", "val/loss"):
+        assert key in metrics and math.isfinite(float(metrics[key]))
+
+
+def test_metrics_against_hand_computed_values():
+    metrics = InpaintingMetrics()
+    target = torch.full((2, 3, 16, 16), 0.5)
+    mask = torch.ones(2, 1, 16, 16)
+    mask[:, :, :8] = 0  # half the image is hole
+    comp = target.clone()
+    comp[:, :, :8] += 0.1  # error 0.1 on the holes only
+    metrics.update(comp, target, mask, torch.tensor([4, 4]))
+    values = metrics.compute()
+    # MSE = 0.01 on half the pixels -> 0.005; PSNR = 10 log10(1 / 0.005)
+    assert values["psnr"].item() == pytest.approx(10 * math.log10(1 / 0.005), rel=1e-4)
+    assert values["l1"].item() == pytest.approx(0.05, rel=1e-4)
+    assert values["l1_hole"].item() == pytest.approx(0.1, rel=1e-4)
+    assert values["psnr_40-50"].item() == pytest.approx(values["psnr"].item())
+    assert "psnr_10-20" not in values
+    metrics.reset()
+    metrics.update(target, target, mask)
+    values = metrics.compute()
+    assert values["ssim"].item() == pytest.approx(1.0)
+    assert values["l1"].item() == 0.0
+
+
+class NaNAfter(Callback):
+    """Poisons the network's output from global step ``step`` on."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step >= self.step:
+            pl_module.net.register_forward_hook(
+                lambda _m, _i, out: torch.full_like(out, float("nan"))
+            )
+
+
+def test_nan_loss_stops_with_step_and_files_and_keeps_the_last_good_checkpoint(tmp_path):
+    ckpt = ModelCheckpoint(
+        dirpath=tmp_path / "ckpt", save_last=True, every_n_train_steps=1, save_top_k=0
+    )
+    trainer = tiny_trainer(
+        tmp_path, steps=10, callbacks=[NaNAfter(3), ckpt], enable_checkpointing=True
+    )
+    with pytest.raises(NonFiniteLossError, match=r"global step 3.*kodim\d\d\.jpg"):
+        trainer.fit(tiny_module(), tiny_data())
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True, map_location="cpu")
+    assert state["global_step"] == 3
+    assert all(
+        torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point()
+    )
+
+
+def test_checkpoint_loads_with_weights_only_and_restores_the_module(tmp_path):
+    module = tiny_module()
+    trainer = tiny_trainer(tmp_path, steps=1, enable_checkpointing=False)
+    trainer.fit(module, tiny_data())
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    state = torch.load(tmp_path / "m.ckpt", weights_only=True, map_location="cpu")
+    assert state["hyper_parameters"]["loss_weights"]["hole"] == 6.0
+    net = PConvUNet(layers=5)
+    net.load_state_dict(
+        {k.removeprefix("net."): v for k, v in state["state_dict"].items() if k.startswith("net.")}
+    )
+    for name, param in net.state_dict().items():
+        assert torch.equal(param, module.net.state_dict()[name])
+
+
+def test_bf16_mixed_training_on_cpu(tmp_path):
+    recorder = Recorder()
+    trainer = tiny_trainer(tmp_path, steps=2, precision="bf16-mixed", callbacks=[recorder])
+    trainer.fit(tiny_module(), tiny_data())
+    assert math.isfinite(recorder.logged["train/loss"])
+
+
+def test_channels_last_gives_the_same_output():
+    torch.manual_seed(0)
+    reference = tiny_module().eval()
+    channels_last = tiny_module(channels_last=True).eval()
+    channels_last.load_state_dict(reference.state_dict())
+    image, mask = torch.rand(2, 3, 64, 64), torch.ones(2, 1, 64, 64)
+    mask[:, :, 10:40, 20:50] = 0
+    with torch.no_grad():
+        torch.testing.assert_close(
+            channels_last(image, mask), reference(image, mask), rtol=1e-4, atol=1e-5
+        )
+
+
+@pytest.mark.slow
+def test_compile_gives_the_same_output():
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = InpaintingModule(net=PConvUNet(layers=3), vgg_weights=None).eval()
+        compiled = InpaintingModule(net=PConvUNet(layers=3), vgg_weights=None, compile=True).eval()
+    compiled.load_state_dict(reference.state_dict())
+    image, mask = torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32)
+    mask[:, :, 4:20, 8:24] = 0
+    with torch.no_grad():
+        torch.testing.assert_close(
+            compiled(image, mask), reference(image, mask), rtol=1e-4, atol=1e-5
+        )
