@@ -1,10 +1,14 @@
 # Every target bootstraps .venv from requirements/lock.txt first (only when missing or stale).
 PY := .venv/bin/python
 
-.PHONY: venv test lint format bench lock
+.PHONY: venv quickstart test lint format bench lock
 
 venv:
 	@bash scripts/bootstrap.sh
+
+## The main job: the quick-start experiment on the shipped sample photos (CPU, a few minutes).
+quickstart: venv
+	$(PY) -m pconv_lightning fit --config experiments/configs/quickstart.yaml
 
 ## Run the whole test suite (what CI runs).
 test: venv
@@ -21,6 +25,8 @@ format: venv
 bench: venv
 	$(PY) benchmarks/layer.py
 	$(PY) benchmarks/train_step.py
+	$(PY) benchmarks/masks.py
+	$(PY) benchmarks/data.py
 
 ## Re-resolve exact pins from requirements/lock.in (needs uv, which the venv has).
 lock: venv

@@ -17,7 +17,6 @@ def tiny_args(root: Path, steps: int = 2, size: int = 64, layers: int = 6) -> li
         "--trainer.accelerator=cpu",
         "--trainer.devices=1",
         "--trainer.strategy=auto",
-        "--trainer.precision=32-true",
         "--trainer.limit_val_batches=1",
         "--trainer.num_sanity_val_steps=0",
         "--trainer.enable_progress_bar=false",

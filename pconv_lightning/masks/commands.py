@@ -3,10 +3,10 @@ mask folder, and compare hole-ratio distributions.
 
 Examples::
 
-    python -m pconv_lightning.masks.commands make eval_masks --per-cell 100 --size 256
-    python -m pconv_lightning.masks.commands make thick --count 500 \\
+    pconv masks make eval_masks --per-cell 100 --size 256
+    pconv masks make thick --count 500 \\
         --generator pconv_lightning.masks.StrokeMaskGenerator --init '{"preset": "thick"}'
-    python -m pconv_lightning.masks.commands stats pconv_lightning.masks.RandomShapesMaskGenerator \\
+    pconv masks stats pconv_lightning.masks.RandomShapesMaskGenerator \\
         --compare ../shared/data/nvidia_irregular_masks_test --plot ratios.png
 """
 
