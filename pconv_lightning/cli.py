@@ -48,8 +48,8 @@ class PConvCLI(LightningCLI):
     """LightningCLI with the project's model and data module.
 
     Callbacks every run has, configured under their own keys and writing under
-    ``trainer.default_root_dir``: ``last_checkpoint`` (``last.ckpt`` every N steps and at each
-    epoch end), ``best_checkpoint`` (best by ``val/psnr``), ``image_grid``, ``bucket_table``
+    ``trainer.default_root_dir``: ``last_checkpoint`` (``last.ckpt`` every N steps; ``best_checkpoint``
+    also refreshes it after each validation), ``best_checkpoint`` (best by ``val/psnr``), ``image_grid``, ``bucket_table``
     and ``stage2`` (:class:`Stage2Finetune`, idle until ``stage2.at_step`` or ``at_epoch``).
     """
 
@@ -61,6 +61,7 @@ class PConvCLI(LightningCLI):
                 "last_checkpoint.save_last": True,
                 "last_checkpoint.save_top_k": 0,
                 "last_checkpoint.every_n_train_steps": 500,
+                "best_checkpoint.save_last": True,  # last.ckpt also after each validation
                 "best_checkpoint.monitor": "val/psnr",
                 "best_checkpoint.mode": "max",
                 "best_checkpoint.save_top_k": 1,

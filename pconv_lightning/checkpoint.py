@@ -1,0 +1,77 @@
+"""Loading a trained network without unpickling code: Lightning checkpoints through
+``torch.load(weights_only=True)``, or plain safetensors files.
+
+The architecture is read from the weights themselves (the number of encoder stages and the
+image channels), so any checkpoint of a :class:`PConvUNet` loads without its config.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from pconv_lightning.models import PConvUNet
+
+_ENCODER_STAGE = re.compile(r"^encoder\.(\d+)\.conv\.weight$")
+
+
+class UnsafeCheckpointError(ValueError):
+    """The checkpoint needs pickle (arbitrary code) to load, so it is refused."""
+
+
+def network_state_dict(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> dict[str, Tensor]:
+    """The network's weights from a Lightning ``.ckpt``, a ``.pt``/``.pth`` state dict or a
+    ``.safetensors`` file, with any ``net.`` prefix removed."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        state = load_file(path, device=str(map_location))
+    else:
+        try:
+            state = torch.load(path, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as err:
+            raise UnsafeCheckpointError(
+                f"refusing {path}: it needs pickle to load (torch.load(weights_only=True) failed: "
+                f"{str(err).splitlines()[0]}). Export its weights with safetensors, or load it "
+                "yourself only if you trust its source."
+            ) from err
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f"{path} holds no state dict")
+    if any(k.startswith("net.") for k in state):
+        state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+    return state
+
+
+def network_from_state_dict(state: dict[str, Tensor]) -> PConvUNet:
+    """A :class:`PConvUNet` built to the shapes in ``state``, with those weights loaded."""
+    stages = sorted(int(m.group(1)) for k in state if (m := _ENCODER_STAGE.match(k)))
+    if not stages:
+        raise ValueError("not a PConvUNet state dict: no encoder.N.conv.weight entries")
+    layers = stages[-1] + 1
+    net = PConvUNet(
+        layers=layers,
+        in_channels=state["encoder.0.conv.weight"].shape[1],
+        out_channels=state[f"decoder.{layers - 1}.conv.weight"].shape[0],
+    )
+    net.load_state_dict(state)
+    return net
+
+
+def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> PConvUNet:
+    """The trained network of a checkpoint, in eval mode. Refuses files that need pickle."""
+    return network_from_state_dict(network_state_dict(path, map_location)).eval()
+
+
+def save_network(net: PConvUNet, path: str | Path) -> None:
+    """Write the network's weights as safetensors (no code, loads anywhere)."""
+    save_file({k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}, str(path))
