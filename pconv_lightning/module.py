@@ -97,6 +97,12 @@ class InpaintingModule(LightningModule):
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=image.shape[0])
         return terms["total"]
 
+    def on_train_epoch_end(self) -> None:
+        """Log how many unreadable image files the data module has skipped so far."""
+        skipped = getattr(self.trainer.datamodule, "skipped_files", None)
+        if skipped is not None:
+            self.log("data/skipped_files", float(len(skipped)))
+
     def _evaluate(self, batch: dict[str, Any], metrics: InpaintingMetrics, stage: str) -> Tensor:
         image, mask = batch["image"], batch["mask"]
         output = self(image, mask)

@@ -4,6 +4,7 @@ checkpoints that load with weights_only, mixed precision, channels_last and comp
 from __future__ import annotations
 
 import math
+import shutil
 import warnings
 from pathlib import Path
 
@@ -174,3 +175,17 @@ def test_compile_gives_the_same_output():
         torch.testing.assert_close(
             compiled(image, mask), reference(image, mask), rtol=1e-4, atol=1e-5
         )
+
+
+def test_skipped_files_are_counted_in_the_logs(tmp_path):
+    root = tmp_path / "photos"
+    root.mkdir()
+    for name in ("kodim01.jpg", "kodim02.jpg", "kodim03.jpg", "kodim04.jpg"):
+        shutil.copy(SAMPLES / "train" / name, root / name)
+    (root / "broken.jpg").write_bytes((SAMPLES / "train" / "kodim05.jpg").read_bytes()[:2000])
+    (root / "empty.png").write_bytes(b"")
+    data = tiny_data(train=str(root))
+    trainer = tiny_trainer(tmp_path, steps=3, limit_val_batches=0)
+    trainer.fit(tiny_module(), data)
+    assert data.skipped_files
+    assert trainer.callback_metrics["data/skipped_files"].item() == len(data.skipped_files)
