@@ -1,0 +1,111 @@
+"""Overlapping tiles with feathered weights, normalised per pixel.
+
+Each tile's prediction is weighted by a smooth window (a raised-cosine ramp over the
+``overlap`` pixels at every side that borders another tile, 1 elsewhere, never 0); the
+image accumulates ``sum(weight * prediction)`` and ``sum(weight)`` and divides per pixel, so
+any number of overlapping tiles blends without seams or pairwise averaging. A tile with no
+hole is not run: its pixels are all valid or are covered by a tile that has a hole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from pconv_lightning.inference.padding import padded_size, window
+
+Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One window: its corner, its size (a multiple of the network's), and its blend weights."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+    weight: np.ndarray  # (height, width) float32, > 0
+
+
+def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Starts of tiles of length ``tile`` covering ``size`` pixels with at least ``overlap``
+    pixels shared between neighbours; the last tile ends at the image edge."""
+    if size <= tile:
+        return [0]
+    starts = list(range(0, size - tile, tile - overlap))
+    return [*starts, size - tile]
+
+
+def feather(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> np.ndarray:
+    """1-D blend weights: a raised-cosine ramp over ``overlap`` pixels at each side that has
+    a neighbour, 1 elsewhere; every value is in (0, 1].
+
+    Shape:
+        - Output: (length,) float32
+    """
+    w = np.ones(length, np.float64)
+    n = min(overlap, length)
+    if n > 0:
+        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
+        if ramp_start:
+            w[:n] *= ramp
+        if ramp_end:
+            w[length - n :] *= ramp[::-1]
+    return w.astype(np.float32)
+
+
+def tiles(height: int, width: int, tile: int, overlap: int, multiple: int) -> Iterator[Tile]:
+    """The tiles of an image. Along a side longer than ``tile`` the tiles are ``tile`` long
+    and overlap; a shorter side is one tile padded to ``multiple``."""
+    if tile % multiple or tile <= 0:
+        raise ValueError(f"tile size must be a positive multiple of {multiple}, got {tile}")
+    if not 0 <= overlap < tile:
+        raise ValueError(f"overlap must be in [0, tile size {tile}), got {overlap}")
+    axes = []
+    for size in (height, width):
+        length = tile if size > tile else padded_size(size, multiple)
+        starts = tile_starts(size, length, overlap)
+        axes.append(
+            [(s, length, feather(length, overlap, s > 0, s + length < size)) for s in starts]
+        )
+    for top, th, wy in axes[0]:
+        for left, tw, wx in axes[1]:
+            yield Tile(top, left, th, tw, np.outer(wy, wx))
+
+
+def predict_tiled(
+    predict: Predict,
+    image: np.ndarray,
+    mask: np.ndarray,
+    tile: int,
+    overlap: int,
+    multiple: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Blend the network's predictions over every tile that contains a hole.
+
+    Args:
+        predict: the network, ``(1, 3, h, w), (1, 1, h, w) -> (1, 3, h, w)`` float32.
+        image: uint8 RGB; mask: 1 = valid, 0 = hole.
+
+    Shape:
+        - image: (H, W, 3), mask: (H, W)
+        - Output: ``sum(weight * prediction)`` (3, H, W) and ``sum(weight)`` (H, W), float32;
+          the weight sum is positive at every hole.
+    """
+    height, width = mask.shape
+    acc = np.zeros((3, height, width), np.float32)
+    weights = np.zeros((height, width), np.float32)
+    for t in tiles(height, width, tile, overlap, multiple):
+        rows = slice(t.top, min(t.top + t.height, height))
+        cols = slice(t.left, min(t.left + t.width, width))
+        if mask[rows, cols].all():
+            continue
+        x, m = window(image, mask, t.top, t.left, t.height, t.width)
+        pred = predict(x, m)[0, :, : rows.stop - rows.start, : cols.stop - cols.start]
+        w = t.weight[: rows.stop - rows.start, : cols.stop - cols.start]
+        acc[:, rows, cols] += pred * w
+        weights[rows, cols] += w
+    return acc, weights
