@@ -17,13 +17,22 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 
+from pconv_lightning.app import main as app_main
 from pconv_lightning.callbacks import BucketMetricsTable, ImageGridLogger, Stage2Finetune
 from pconv_lightning.data import InpaintingDataModule
 from pconv_lightning.data.shards import main as shards_main
+from pconv_lightning.export import main as export_main
+from pconv_lightning.inference.command import main as inpaint_main
 from pconv_lightning.masks.commands import main as masks_main
 from pconv_lightning.module import InpaintingModule
 
-TOOLS: dict[str, Callable[[list[str]], int]] = {"masks": masks_main, "shards": shards_main}
+TOOLS: dict[str, Callable[[list[str]], int]] = {
+    "masks": masks_main,
+    "shards": shards_main,
+    "inpaint": inpaint_main,
+    "export": export_main,
+    "app": app_main,
+}
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 # Every subcommand starts from the repository's base config; --config files only override.
 _BASE = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "base.yaml"
