@@ -1,0 +1,101 @@
+"""Inpainting methods compared in one evaluation run, all behind one interface.
+
+Every method fills the holes of a batch and is composited with the input
+(``I_comp = M * I_gt + (1 - M) * I_out``), so valid pixels stay bit-exact whatever the method
+does: a PConvUNet checkpoint, OpenCV's ``cv2.inpaint`` (Telea 2004 or Navier-Stokes, on the
+8-bit image) and a mean-colour fill of the valid pixels, the floor any method should beat.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from pconv_lightning.checkpoint import load_network
+from pconv_lightning.losses import composite
+
+
+class InpaintingMethod(ABC):
+    """A named way to fill holes; calling it returns the composited image."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @abstractmethod
+    def fill(self, image: Tensor, mask: Tensor) -> Tensor:
+        """The raw output; only its hole pixels are used.
+
+        Shape:
+            - image: ``(N, 3, H, W)`` in [0, 1]; mask: ``(N, 1, H, W)``, 1 = valid
+            - Output: ``(N, 3, H, W)``
+        """
+
+    @torch.no_grad()
+    def __call__(self, image: Tensor, mask: Tensor) -> Tensor:
+        """The composited image, clamped to [0, 1]; shapes as in :meth:`fill`."""
+        output = self.fill(image, mask).to(image.dtype).clamp(0, 1)
+        return composite(output, image, mask)
+
+
+class NetworkMethod(InpaintingMethod):
+    """A PConvUNet loaded from a checkpoint without pickle (see :mod:`pconv_lightning.checkpoint`)."""
+
+    def __init__(self, name: str, path: str | Path, device: str | torch.device = "cpu") -> None:
+        super().__init__(name)
+        self.net = load_network(path, map_location=device)
+
+    def check_size(self, size: int) -> None:
+        """Raise if ``size`` is not a multiple of the network's ``2**layers``."""
+        step = 2**self.net.layers
+        if size % step:
+            raise ValueError(
+                f"--size {size} does not suit checkpoint {self.name!r}: its {self.net.layers} "
+                f"layers need a multiple of {step}"
+            )
+
+    def fill(self, image: Tensor, mask: Tensor) -> Tensor:
+        return self.net(image, mask)
+
+
+def to_uint8(image: Tensor) -> np.ndarray:
+    """Shape: ``(3, H, W)`` in [0, 1] -> ``(H, W, 3)`` uint8 (exact for 8-bit source images)."""
+    return (image * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+class OpenCVMethod(InpaintingMethod):
+    """``cv2.inpaint`` with ``cv2.INPAINT_TELEA`` or ``cv2.INPAINT_NS`` on each 8-bit image."""
+
+    def __init__(self, name: str, flag: int, radius: int = 3) -> None:
+        super().__init__(name)
+        self.flag, self.radius = flag, radius
+
+    def fill(self, image: Tensor, mask: Tensor) -> Tensor:
+        out = []
+        for img, m in zip(image, mask, strict=True):
+            hole = (m[0] < 0.5).to(torch.uint8).cpu().numpy()
+            filled = cv2.inpaint(to_uint8(img), hole, self.radius, self.flag)
+            out.append(torch.from_numpy(filled).permute(2, 0, 1))
+        return torch.stack(out).to(image.device, torch.float32) / 255
+
+
+class MeanFill(InpaintingMethod):
+    """Each hole pixel gets the image's mean colour over its valid pixels."""
+
+    def fill(self, image: Tensor, mask: Tensor) -> Tensor:
+        valid = (mask > 0.5).to(image.dtype)
+        mean = (image * valid).sum((2, 3), keepdim=True) / valid.sum((2, 3), keepdim=True)
+        return mean.expand_as(image)
+
+
+def baselines(radius: int = 3) -> list[InpaintingMethod]:
+    """OpenCV Telea and Navier-Stokes at ``radius``, and the mean fill."""
+    return [
+        OpenCVMethod("telea", cv2.INPAINT_TELEA, radius),
+        OpenCVMethod("ns", cv2.INPAINT_NS, radius),
+        MeanFill("mean"),
+    ]
