@@ -21,6 +21,7 @@ from pconv_lightning.app import main as app_main
 from pconv_lightning.callbacks import BucketMetricsTable, ImageGridLogger, Stage2Finetune
 from pconv_lightning.data import InpaintingDataModule
 from pconv_lightning.data.shards import main as shards_main
+from pconv_lightning.evaluation.ablation import main as ablate_main
 from pconv_lightning.evaluation.command import main as evaluate_main
 from pconv_lightning.export import main as export_main
 from pconv_lightning.inference.command import main as inpaint_main
@@ -34,6 +35,7 @@ TOOLS: dict[str, Callable[[list[str]], int]] = {
     "export": export_main,
     "app": app_main,
     "evaluate": evaluate_main,
+    "ablate": ablate_main,
 }
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 # Every subcommand starts from the repository's base config; --config files only override.
