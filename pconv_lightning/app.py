@@ -11,10 +11,7 @@ guard raises above it), every bad input is a message in the page and the server 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -95,60 +92,6 @@ def editor_inputs(
     return image, (~hole).astype(np.uint8)
 
 
-def build_app(inpainter: Inpainter, max_pixels: int = DEFAULT_MAX_PIXELS) -> Any:
-    """The Gradio Blocks page (not launched). Its API endpoint is ``/inpaint``."""
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    import gradio as gr
-
-    Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow refuses larger images on open ...
-    warnings.simplefilter("error", Image.DecompressionBombWarning)  # ... from 1x, not 2x
-    results = Path(tempfile.mkdtemp(prefix="pconv-app-"))
-
-    def run(editor: dict[str, Any] | None, mask_path: str | None, polarity: str):
-        try:
-            image, valid = editor_inputs(editor, mask_path, POLARITY[polarity], max_pixels)
-            result = inpainter(image, valid)
-        except (InpaintError, ValueError, OSError) as err:
-            raise gr.Error(str(err), print_exception=False) from err
-        target = Path(tempfile.mkdtemp(dir=results)) / "inpainted.png"
-        Image.fromarray(result).save(target)
-        hole = np.where(valid == 0, 255, 0).astype(np.uint8)
-        return (image, result), hole, str(target)
-
-    with gr.Blocks(title="PConv inpainting", analytics_enabled=False) as app:
-        gr.Markdown(INTRO)
-        with gr.Row():
-            with gr.Column():
-                editor = gr.ImageEditor(
-                    label="Photo: paint the hole",
-                    type="numpy",
-                    image_mode="RGBA",
-                    sources=["upload", "clipboard"],
-                    brush=gr.Brush(colors=[BRUSH_COLOR], color_mode="fixed", default_size=12),
-                    eraser=gr.Eraser(default_size=12),
-                    transforms=(),
-                    layers=False,
-                    format="png",
-                    elem_id="editor",
-                )
-                with gr.Accordion("Or upload a mask", open=False):
-                    mask = gr.Image(
-                        label="Mask (same size as the photo)",
-                        type="filepath",
-                        image_mode=None,
-                        sources=["upload"],
-                        elem_id="mask",
-                    )
-                    polarity = gr.Radio(list(POLARITY), value="white = hole", label="Mask polarity")
-                button = gr.Button("Inpaint", variant="primary", elem_id="run")
-            with gr.Column():
-                compare = gr.ImageSlider(label="Original | result", format="png", elem_id="compare")
-                hole = gr.Image(label="Filled hole (white)", format="png", elem_id="hole")
-                download = gr.File(label="Download the result (PNG)", elem_id="download")
-        button.click(run, [editor, mask, polarity], [compare, hole, download], api_name="inpaint")
-    return app
-
-
 def main(argv: list[str] | None = None) -> int:
     """``pconv app --checkpoint CKPT [--host 127.0.0.1] [--port 7860]``."""
     parser = argparse.ArgumentParser(prog="pconv app", description=__doc__.splitlines()[0])
@@ -172,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, UnsafeCheckpointError, ValueError) as err:
         print(f"pconv app: error: --checkpoint: {err}", file=sys.stderr)
         return 2
+    from pconv_lightning.app_page import build_app  # Gradio takes seconds to import
+
     app = build_app(inpainter, args.max_pixels)
     app.queue(default_concurrency_limit=1).launch(
         server_name=args.host,

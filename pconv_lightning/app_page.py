@@ -1,0 +1,120 @@
+"""The Gradio page of ``pconv app`` (imported only when the app starts: Gradio is slow to
+import). Upload decoding errors become messages in the page: the editor and mask
+components wrap Gradio's decoding and raise :class:`gradio.Error` naming the upload."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before Gradio reads it
+
+import gradio as gr
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from pconv_lightning.app import (
+    BRUSH_COLOR,
+    DEFAULT_MAX_PIXELS,
+    INTRO,
+    POLARITY,
+    InpaintError,
+    editor_inputs,
+)
+from pconv_lightning.inference.predictor import Inpainter
+
+
+def _upload_error(what: str, name: str | None, err: Exception) -> gr.Error:
+    if isinstance(err, UnidentifiedImageError):
+        reason = "not an image file, or empty, or a format Pillow cannot read"
+    elif isinstance(err, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        reason = f"too many pixels ({err})"
+    else:
+        reason = str(err)
+    return gr.Error(
+        f"cannot read the uploaded {what} {name or ''}: {reason}", print_exception=False
+    )
+
+
+class PhotoEditor(gr.ImageEditor):
+    """``gr.ImageEditor`` whose undecodable uploads raise a page message."""
+
+    def get_block_name(self) -> str:
+        return "imageeditor"
+
+    def preprocess(self, payload: Any) -> Any:
+        try:
+            return super().preprocess(payload)
+        except Exception as err:  # PIL raises many types on bad bytes
+            background = getattr(payload, "background", None)
+            raise _upload_error("photo", getattr(background, "orig_name", None), err) from err
+
+
+class MaskUpload(gr.Image):
+    """``gr.Image`` (a mask file) whose undecodable uploads raise a page message."""
+
+    def get_block_name(self) -> str:
+        return "image"
+
+    def preprocess(self, payload: Any) -> Any:
+        try:
+            return super().preprocess(payload)
+        except Exception as err:
+            raise _upload_error("mask", getattr(payload, "orig_name", None), err) from err
+
+
+def build_app(inpainter: Inpainter, max_pixels: int = DEFAULT_MAX_PIXELS) -> gr.Blocks:
+    """The page (not launched); its API endpoint is ``/inpaint``. Sets Pillow's
+    decompression-bomb limit to ``max_pixels`` for this process and makes it an error."""
+    Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow refuses larger images on open ...
+    warnings.simplefilter("error", Image.DecompressionBombWarning)  # ... from 1x, not 2x
+    results = Path(tempfile.mkdtemp(prefix="pconv-app-"))
+
+    def run(editor: dict[str, Any] | None, mask_path: str | None, polarity: str):
+        try:
+            image, valid = editor_inputs(editor, mask_path, POLARITY[polarity], max_pixels)
+            result = inpainter(image, valid)
+        except (InpaintError, ValueError, OSError) as err:
+            raise gr.Error(
+                str(err).replace(str(mask_path), "(mask)"), print_exception=False
+            ) from err
+        target = Path(tempfile.mkdtemp(dir=results)) / "inpainted.png"
+        Image.fromarray(result).save(target)
+        hole = np.where(valid == 0, 255, 0).astype(np.uint8)
+        return (image, result), hole, str(target)
+
+    with gr.Blocks(title="PConv inpainting", analytics_enabled=False) as app:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column():
+                editor = PhotoEditor(
+                    label="Photo: paint the hole",
+                    type="numpy",
+                    image_mode="RGBA",
+                    sources=["upload", "clipboard"],
+                    brush=gr.Brush(colors=[BRUSH_COLOR], color_mode="fixed", default_size=12),
+                    eraser=gr.Eraser(default_size=12),
+                    transforms=(),
+                    layers=False,
+                    format="png",
+                    elem_id="editor",
+                )
+                with gr.Accordion("Or upload a mask", open=False):
+                    mask = MaskUpload(
+                        label="Mask (same size as the photo)",
+                        type="filepath",
+                        image_mode=None,
+                        sources=["upload"],
+                        elem_id="mask",
+                    )
+                    polarity = gr.Radio(list(POLARITY), value="white = hole", label="Mask polarity")
+                button = gr.Button("Inpaint", variant="primary", elem_id="run")
+            with gr.Column():
+                compare = gr.ImageSlider(label="Original | result", format="png", elem_id="compare")
+                hole = gr.Image(label="Filled hole (white)", format="png", elem_id="hole")
+                download = gr.File(label="Download the result (PNG)", elem_id="download")
+        button.click(run, [editor, mask, polarity], [compare, hole, download], api_name="inpaint")
+    return app
