@@ -60,9 +60,10 @@ def evaluate(
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"method names must be unique, got {names}")
-    notes = [n for n in (lpips_unavailable(), fid_unavailable()) if n]
-    lpips = None if lpips_unavailable() else LPIPS(device)
-    fids = {} if fid_unavailable() else {name: FID(device) for name in names}
+    no_lpips, no_fid = lpips_unavailable(), fid_unavailable()
+    notes = [note for note in (no_lpips, no_fid) if note]
+    lpips = None if no_lpips else LPIPS(device)
+    fids = {} if no_fid else {name: FID(device) for name in names}
     in_bucket: dict[int, list[int]] = {}
     for pair in pairs:
         in_bucket.setdefault(pair.bucket, []).append(pair.index)

@@ -1,0 +1,325 @@
+"""``pconv evaluate``: scores against hand-computed values, cells of hand-made masks, methods that
+keep valid pixels bit-exact, report files, determinism and refused checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torchvision
+from PIL import Image
+from training_helpers import SAMPLES
+
+from pconv_lightning.checkpoint import save_network
+from pconv_lightning.cli import cli_main
+from pconv_lightning.evaluation import runner as runner_module
+from pconv_lightning.evaluation.command import main as evaluate_main
+from pconv_lightning.evaluation.methods import MeanFill, NetworkMethod, baselines
+from pconv_lightning.evaluation.pairs import Pair, make_pairs, missing_cells
+from pconv_lightning.evaluation.runner import evaluate
+from pconv_lightning.evaluation.scores import image_scores
+from pconv_lightning.masks.io import save_mask
+from pconv_lightning.masks.manifest import EvalMask
+from pconv_lightning.metrics import InpaintingMetrics
+from pconv_lightning.models import PConvUNet
+
+CELL_LABELS = ["1-10", "10-20", "20-30", "30-40", "40-50", "50-60"]
+METHODS = ["net", "telea", "ns", "mean"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A random 3-layer PConvUNet as safetensors (inputs: multiples of 8)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("net") / "net.safetensors"
+    save_network(PConvUNet(layers=3).eval(), path)
+    return path
+
+
+def run_args(checkpoint: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        f"--checkpoint=net={checkpoint}",
+        f"--images={SAMPLES / 'val'}",
+        "--builtin-masks=1",
+        "--size=64",
+        "--per-cell=2",
+        "--batch-size=5",
+        "--no-progress",
+        f"--out={out}",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def report(checkpoint, tmp_path_factory) -> Path:
+    """One evaluation run through the ``pconv`` command."""
+    out = tmp_path_factory.mktemp("report")
+    assert cli_main(["evaluate", *run_args(checkpoint, out)]) == 0
+    return out
+
+
+def batch(seed: int = 0, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """An 8-bit-valued image batch and masks with a hole in the middle and one at the edge."""
+    gen = torch.Generator().manual_seed(seed)
+    image = torch.randint(0, 256, (2, 3, size, size), generator=gen).float() / 255
+    mask = torch.ones(2, 1, size, size)
+    mask[0, :, 8:20, 10:24] = 0
+    mask[1, :, 0:6, :] = 0
+    return image, mask
+
+
+# --- scores -----------------------------------------------------------------------------
+
+
+def test_known_mse_gives_known_psnr_and_l1():
+    target = torch.zeros(2, 3, 16, 16)
+    comp = torch.stack([torch.full((3, 16, 16), 0.1), torch.full((3, 16, 16), 0.01)])
+    mask = torch.zeros(2, 1, 16, 16)  # all hole: hole L1 = L1
+    scores = image_scores(comp, target, mask)
+    assert scores["psnr"].tolist() == pytest.approx([20.0, 40.0], abs=1e-4)  # MSE 1e-2, 1e-4
+    assert scores["l1"].tolist() == pytest.approx([10.0, 1.0], abs=1e-5)
+    assert scores["l1_hole"].tolist() == pytest.approx([10.0, 1.0], abs=1e-5)
+
+
+def test_identical_images_give_ssim_one_and_l1_zero():
+    image, mask = batch()
+    scores = image_scores(image, image, mask)
+    assert scores["ssim"].tolist() == pytest.approx([1.0, 1.0], abs=1e-6)
+    assert scores["l1"].tolist() == [0.0, 0.0]
+    assert scores["l1_hole"].tolist() == [0.0, 0.0]
+    assert math.isinf(scores["psnr"][0])
+
+
+def test_hole_l1_counts_hole_pixels_only():
+    target = torch.zeros(1, 3, 10, 10)
+    mask = torch.ones(1, 1, 10, 10)
+    mask[..., :2, :] = 0  # 20 of 100 pixels
+    comp = (1 - mask).expand(1, 3, 10, 10) * 0.5
+    scores = image_scores(comp, target, mask)
+    assert scores["l1_hole"].item() == pytest.approx(50.0)
+    assert scores["l1"].item() == pytest.approx(10.0)
+
+
+def test_per_image_scores_average_to_the_training_metrics():
+    """Same torchmetrics settings as validation: the means agree with InpaintingMetrics."""
+    image, mask = batch()
+    comp = (image + 0.05 * torch.randn_like(image)).clamp(0, 1)
+    scores = image_scores(comp, image, mask)
+    metrics = InpaintingMetrics()
+    metrics.update(comp, image, mask)
+    expected = metrics.compute()
+    for name in ("psnr", "ssim", "l1"):  # l1_hole: validation weighs images by hole size
+        scale = 100 if name == "l1" else 1
+        assert scores[name].mean().item() == pytest.approx(
+            scale * expected[name].item(), rel=1e-5
+        ), name
+
+
+# --- pairing and cells ------------------------------------------------------------------
+
+
+def test_pairing_rule_cycles_images_and_masks_per_cell():
+    images = [Path(f"img{i}.png") for i in range(3)]
+    masks = [
+        EvalMask(Path("b.png"), 0.05, 0, False),
+        EvalMask(Path("a.png"), 0.06, 0, False),
+        EvalMask(Path("c.png"), 0.55, 5, True),
+    ]
+    pairs = make_pairs(images, masks, per_cell=4)
+    first = [(p.image.name, p.mask.name) for p in pairs[:4]]
+    assert first == [
+        ("img0.png", "a.png"),
+        ("img1.png", "b.png"),
+        ("img2.png", "a.png"),
+        ("img0.png", "b.png"),
+    ]
+    assert [(p.bucket, p.touches_border) for p in pairs[4:]] == [(5, True)] * 4
+    assert [p.index for p in pairs] == list(range(8))
+    assert len(missing_cells(pairs)) == 10 and "(0.5,0.6] inner" in missing_cells(pairs)
+
+
+def rectangle_mask(size: int, top: int, left: int, height: int, width: int) -> np.ndarray:
+    mask = np.ones((size, size), np.uint8)
+    mask[top : top + height, left : left + width] = 0
+    return mask
+
+
+def test_cells_of_hand_made_masks(tmp_path, checkpoint):
+    """A folder without manifest is indexed from pixels; cells are measured at --size."""
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    # 128 px on disk, evaluated at 64: holes are 2x2-pixel aligned, so ratios are kept exactly
+    made = {
+        "inner_05.png": (rectangle_mask(128, 40, 40, 32, 26), "1-10", "inner"),  # 0.0508
+        "edge_25.png": (rectangle_mask(128, 0, 0, 64, 64), "20-30", "border"),  # 0.25
+        "inner_45.png": (rectangle_mask(128, 8, 8, 112, 66), "40-50", "inner"),  # 0.4512
+        "edge_55.png": (rectangle_mask(128, 0, 58, 128, 70), "50-60", "border"),  # 0.5469
+        "tiny.png": (rectangle_mask(128, 60, 60, 4, 4), None, None),  # 0.001: left out
+    }
+    for name, (mask, _, _) in made.items():
+        save_mask(masks / name, mask)
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match=r"tiny\.png"):
+        code = evaluate_main(
+            [
+                f"--images={SAMPLES / 'val'}",
+                f"--masks={masks}",
+                "--size=64",
+                "--per-cell=1",
+                "--no-progress",
+                f"--out={out}",
+            ]
+        )
+    assert code == 0
+    assert (out / "masks_manifest.csv").is_file() and not (masks / "manifest.csv").exists()
+    per_image = pd.read_csv(out / "per_image.csv", dtype={"bucket": str})
+    cells = per_image[per_image["method"] == "mean"].set_index("mask")[["bucket", "border"]]
+    expected = {n: (b, t) for n, (_, b, t) in made.items() if b is not None}
+    assert {n: tuple(cells.loc[n]) for n in cells.index} == expected
+    assert "no masks for cell (0.1,0.2] inner" in (out / "metrics.md").read_text()
+
+
+# --- methods ----------------------------------------------------------------------------
+
+
+def test_every_method_keeps_valid_pixels_bit_exact_and_changes_holes(checkpoint):
+    image, mask = batch(size=32)
+    valid = (mask > 0.5).expand_as(image)
+    for method in [NetworkMethod("net", checkpoint), *baselines()]:
+        comp = method(image, mask)
+        assert comp.shape == image.shape and comp.dtype == image.dtype
+        assert torch.equal(comp[valid], image[valid]), method.name
+        assert not torch.equal(comp[~valid], image[~valid]), method.name
+        assert comp.min() >= 0 and comp.max() <= 1
+
+
+def test_mean_fill_uses_the_valid_mean_colour():
+    image, mask = batch()
+    comp = MeanFill("mean")(image, mask)
+    valid = mask[0, 0] > 0.5
+    expected = image[0][:, valid].mean(1)
+    assert torch.allclose(comp[0][:, ~valid], expected[:, None].expand(3, int((~valid).sum())))
+
+
+def test_network_method_checks_the_size(checkpoint):
+    with pytest.raises(ValueError, match="multiple of 8"):
+        NetworkMethod("net", checkpoint).check_size(60)
+
+
+# --- the command and its report ---------------------------------------------------------
+
+
+def test_report_files_exist_and_parse(report):
+    for name in (
+        "metrics.csv",
+        "per_image.csv",
+        "metrics.md",
+        "metrics_by_bucket.png",
+        "examples.png",
+    ):
+        assert (report / name).is_file(), name
+    with (report / "metrics.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["method", "bucket", "border", "n", "psnr", "ssim", "l1", "l1_hole"]
+    cells = {(r["method"], r["bucket"], r["border"]): int(r["n"]) for r in rows}
+    for method in METHODS:
+        for bucket in CELL_LABELS:
+            assert cells[method, bucket, "inner"] == cells[method, bucket, "border"] == 2
+            assert cells[method, bucket, "all"] == 4
+        assert cells[method, "all", "all"] == 24
+    assert len(rows) == len(METHODS) * (len(CELL_LABELS) * 3 + 1)
+    text = (report / "metrics.md").read_text()
+    table = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ")]
+    assert [c.strip() for c in table[0]] == [
+        "method",
+        "hole (%)",
+        "border",
+        "n",
+        "PSNR (dB)",
+        "SSIM",
+        "L1 (%)",
+        "L1 hole (%)",
+    ]
+    body = {tuple(c.strip() for c in line[:3]) for line in table[1:]}
+    assert body == set(cells)
+    assert "torchmetrics" in text and "SSIM (Gaussian 11, sigma 1.5)" in text
+    assert "LPIPS skipped" in text and "FID skipped" in text
+    assert "resized to 64" in text and "k mod 4" in text
+    for png in ("metrics_by_bucket.png", "examples.png"):
+        with Image.open(report / png) as im:
+            assert im.width > 300 and im.height > 300
+
+
+def test_summary_rows_are_means_of_the_per_image_rows(report):
+    per_image = pd.read_csv(report / "per_image.csv", dtype={"bucket": str})
+    summary = pd.read_csv(report / "metrics.csv", dtype={"bucket": str})
+    assert len(per_image) == 24 * len(METHODS)
+    for _, row in summary.iterrows():
+        part = per_image[per_image["method"] == row["method"]]
+        if row["bucket"] != "all":
+            part = part[part["bucket"] == row["bucket"]]
+        if row["border"] != "all":
+            part = part[part["border"] == row["border"]]
+        assert len(part) == row["n"]
+        assert part["psnr"].mean() == pytest.approx(row["psnr"], abs=1e-5)
+        assert part["l1_hole"].mean() == pytest.approx(row["l1_hole"], abs=1e-5)
+
+
+def test_two_runs_give_identical_files(report, checkpoint, tmp_path):
+    assert evaluate_main(run_args(checkpoint, tmp_path)) == 0
+    for name in ("metrics.csv", "per_image.csv"):  # metrics.md names the output folder
+        assert (tmp_path / name).read_bytes() == (report / name).read_bytes(), name
+
+
+class Payload:
+    """Anything that is not a tensor or plain data needs pickle to load."""
+
+
+def test_checkpoint_that_needs_pickle_is_refused(tmp_path, capsys):
+    bad = tmp_path / "bad.ckpt"
+    torch.save({"state_dict": PConvUNet(layers=3).state_dict(), "extra": Payload()}, bad)
+    assert evaluate_main(run_args(bad, tmp_path / "out")) == 1
+    err = capsys.readouterr().err
+    assert "pconv evaluate: error" in err and "bad.ckpt" in err and "pickle" in err
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (["--size=60"], "--size 60 does not suit checkpoint 'net'"),
+        (["--images=/nonexistent/images"], "--images /nonexistent/images is not a directory"),
+    ],
+)
+def test_bad_arguments_are_named(checkpoint, tmp_path, capsys, change, message):
+    assert evaluate_main(run_args(checkpoint, tmp_path, *change)) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_lpips_is_scored_when_its_weights_are_present(monkeypatch):
+    """Offline stand-in for the cached AlexNet weights: random AlexNet features."""
+    from torchmetrics.functional.image import lpips as tm_lpips
+
+    monkeypatch.setattr(runner_module, "lpips_unavailable", lambda: None)
+    monkeypatch.setattr(
+        tm_lpips,
+        "_get_tv_model_features",
+        lambda net, pretrained=False: torchvision.models.alexnet(weights=None).features,
+    )
+    pairs = [
+        Pair(
+            0,
+            SAMPLES / "val" / "kodim13.jpg",
+            SAMPLES / "eval_masks" / "b2_inner_0000.png",
+            0.25,
+            2,
+            False,
+        )
+    ]
+    evaluation = evaluate(pairs, baselines(), size=64, progress=False)
+    assert all(row["lpips"] > 0 for row in evaluation.rows)
+    assert not any("LPIPS" in note for note in evaluation.notes)
