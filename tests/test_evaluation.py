@@ -171,11 +171,13 @@ def test_cells_of_hand_made_masks(tmp_path, checkpoint):
                 f"--masks={masks}",
                 "--size=64",
                 "--per-cell=1",
+                "--limit=2",
                 "--no-progress",
                 f"--out={out}",
             ]
         )
     assert code == 0
+    assert "val, 2 files" in (out / "metrics.md").read_text()
     assert (out / "masks_manifest.csv").is_file() and not (masks / "manifest.csv").exists()
     per_image = pd.read_csv(out / "per_image.csv", dtype={"bucket": str})
     cells = per_image[per_image["method"] == "mean"].set_index("mask")[["bucket", "border"]]
