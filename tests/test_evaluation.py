@@ -249,7 +249,7 @@ def test_report_files_exist_and_parse(report):
     ]
     body = {tuple(c.strip() for c in line[:3]) for line in table[1:]}
     assert body == set(cells)
-    assert "torchmetrics" in text and "SSIM (Gaussian 11, sigma 1.5)" in text
+    assert "torchmetrics SSIM (Gaussian 11, sigma 1.5)" in text
     assert "LPIPS skipped" in text and "FID skipped" in text
     assert "resized to 64" in text and "k mod 4" in text
     for png in ("metrics_by_bucket.png", "examples.png"):

@@ -160,8 +160,8 @@ def run(args: argparse.Namespace) -> Path:
             + ([] if args.no_baselines else [BASELINES])
         )
         + "; every output composited with the input",
-        "metrics": "on the composited image: torchmetrics PSNR (data range 1) and SSIM "
-        "(Gaussian 11, sigma 1.5), per image then averaged; L1 in percent over all pixels "
+        "metrics": "on the composited image: torchmetrics PSNR (data range 1) and torchmetrics "
+        "SSIM (Gaussian 11, sigma 1.5), per image then averaged; L1 in percent over all pixels "
         "and over hole pixels",
         "device": str(args.device),
     }
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         report = run(args)
-    except (ValueError, FileNotFoundError) as err:  # UnsafeCheckpointError is a ValueError
+    except (ValueError, FileNotFoundError, RuntimeError) as err:  # incl. UnsafeCheckpointError
         print(f"pconv evaluate: error: {err}", file=sys.stderr)
         return 1
     print(f"wrote {report} and the CSV/PNG files next to it")
