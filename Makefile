@@ -27,6 +27,7 @@ bench: venv
 	$(PY) benchmarks/train_step.py
 	$(PY) benchmarks/masks.py
 	$(PY) benchmarks/data.py
+	$(PY) benchmarks/inference.py
 
 ## Re-resolve exact pins from requirements/lock.in (needs uv, which the venv has).
 lock: venv
