@@ -1,6 +1,6 @@
 """The Gradio page of ``pconv app`` (imported only when the app starts: Gradio is slow to
-import). Upload decoding errors become messages in the page: the editor and mask
-components wrap Gradio's decoding and raise :class:`gradio.Error` naming the upload."""
+import). Upload decoding errors become messages in the page: the editor's and the mask's
+decoding raise :class:`gradio.Error` naming the upload."""
 
 from __future__ import annotations
 
@@ -39,31 +39,20 @@ def _upload_error(what: str, name: str | None, err: Exception) -> gr.Error:
     )
 
 
-class PhotoEditor(gr.ImageEditor):
-    """``gr.ImageEditor`` whose undecodable uploads raise a page message."""
+def _readable_uploads(component: gr.components.Component, what: str) -> None:
+    """Make ``component`` raise a page message (naming the upload) when Gradio cannot decode
+    it. The instance's ``preprocess`` is wrapped rather than subclassing the component:
+    Gradio writes a ``.pyi`` stub next to the module of every component subclass."""
+    preprocess = component.preprocess
 
-    def get_block_name(self) -> str:
-        return "imageeditor"
-
-    def preprocess(self, payload: Any) -> Any:
+    def wrapped(payload: Any) -> Any:
         try:
-            return super().preprocess(payload)
+            return preprocess(payload)
         except Exception as err:  # PIL raises many types on bad bytes
-            background = getattr(payload, "background", None)
-            raise _upload_error("photo", getattr(background, "orig_name", None), err) from err
+            upload = getattr(payload, "background", payload)
+            raise _upload_error(what, getattr(upload, "orig_name", None), err) from err
 
-
-class MaskUpload(gr.Image):
-    """``gr.Image`` (a mask file) whose undecodable uploads raise a page message."""
-
-    def get_block_name(self) -> str:
-        return "image"
-
-    def preprocess(self, payload: Any) -> Any:
-        try:
-            return super().preprocess(payload)
-        except Exception as err:
-            raise _upload_error("mask", getattr(payload, "orig_name", None), err) from err
+    component.preprocess = wrapped
 
 
 def build_app(inpainter: Inpainter, max_pixels: int = DEFAULT_MAX_PIXELS) -> gr.Blocks:
@@ -90,7 +79,7 @@ def build_app(inpainter: Inpainter, max_pixels: int = DEFAULT_MAX_PIXELS) -> gr.
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column():
-                editor = PhotoEditor(
+                editor = gr.ImageEditor(
                     label="Photo: paint the hole",
                     type="numpy",
                     image_mode="RGBA",
@@ -103,7 +92,7 @@ def build_app(inpainter: Inpainter, max_pixels: int = DEFAULT_MAX_PIXELS) -> gr.
                     elem_id="editor",
                 )
                 with gr.Accordion("Or upload a mask", open=False):
-                    mask = MaskUpload(
+                    mask = gr.Image(
                         label="Mask (same size as the photo)",
                         type="filepath",
                         image_mode=None,
@@ -116,5 +105,7 @@ def build_app(inpainter: Inpainter, max_pixels: int = DEFAULT_MAX_PIXELS) -> gr.
                 compare = gr.ImageSlider(label="Original | result", format="png", elem_id="compare")
                 hole = gr.Image(label="Filled hole (white)", format="png", elem_id="hole")
                 download = gr.File(label="Download the result (PNG)", elem_id="download")
+        _readable_uploads(editor, "photo")
+        _readable_uploads(mask, "mask")
         button.click(run, [editor, mask, polarity], [compare, hole, download], api_name="inpaint")
     return app
