@@ -57,10 +57,34 @@ def test_feathered_weights_are_positive_and_blend_to_one():
     assert total.min() > 0.5  # every pixel has a positive, well-conditioned weight sum
     # Normalisation per pixel: tiles that all predict the same value give exactly that value.
     image = np.zeros((height, width, 3), np.uint8)
-    acc, weights = predict_tiled(
-        lambda x, m: np.full_like(x, 0.25), image, np.zeros((height, width)), 64, 16, 16
-    )
+    mask = np.zeros((height, width), np.uint8)
+    mask[::8, ::8] = 1  # every tile has holes and valid pixels
+    acc, weights = predict_tiled(lambda x, m: np.full_like(x, 0.25), image, mask, 64, 16, 16)
     np.testing.assert_allclose(acc / weights, 0.25, rtol=1e-6)
+
+
+def test_holes_wider_than_a_tile_get_the_coarse_prediction_not_black():
+    """A partial-convolution network outputs 0 where a tile has no valid pixel; such tiles
+    are skipped and their holes filled from the whole image shrunk to one tile."""
+
+    class MeanOfValid:
+        """Stands in for a PConv net: the mean of the valid pixels, 0 when there are none."""
+
+        multiple = 16
+
+        def __call__(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+            valid = m[0, 0] > 0
+            means = [x[0, c][valid].mean() if valid.any() else 0.0 for c in range(3)]
+            return np.broadcast_to(np.array(means, np.float32)[None, :, None, None], x.shape).copy()
+
+    image = np.full((320, 320, 3), 200, np.uint8)
+    mask = np.ones((320, 320), np.uint8)
+    mask[40:280, 40:280] = 0  # 240 px wide: tiles of 64 inside it see no valid pixel
+    engine = MeanOfValid()
+    _, weights = predict_tiled(engine, image, mask, 64, 16, 16)
+    assert not weights[140:180, 140:180].any()  # the centre is only in all-hole tiles
+    out = Inpainter(engine, tile_size=64, overlap=16)(image, mask)
+    assert np.abs(out[mask == 0].astype(int) - 200).max() <= 1  # no black patch
 
 
 def test_tiles_without_holes_are_skipped():

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+import cv2
 import numpy as np
 import torch
 
@@ -100,7 +101,9 @@ class Inpainter:
     """Fill the holes of a uint8 image of any size.
 
     Images whose padded size fits in one ``tile_size`` square run whole; larger ones run in
-    overlapping tiles (see :mod:`pconv_lightning.inference.tiling`).
+    overlapping tiles (see :mod:`pconv_lightning.inference.tiling`). Holes that no tile with a
+    valid pixel reaches (a hole wider than a tile) take a coarse prediction of the whole image
+    shrunk to fit one tile, upsampled back.
 
     Args:
         engine: the network.
@@ -136,7 +139,28 @@ class Inpainter:
             return self.engine(x, mk)[0, :, :height, :width]
         acc, weights = predict_tiled(self.engine, image, mask, self.tile_size, self.overlap, m)
         np.divide(acc, weights, out=acc, where=weights > 0)
+        uncovered = (weights == 0) & (mask == 0)
+        if uncovered.any():
+            acc[:, uncovered] = self._coarse(image, mask)[:, uncovered]
         return acc
+
+    def _coarse(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The whole image shrunk to fit one tile, predicted, and resized back.
+
+        Shape:
+            - image: (H, W, 3) uint8, mask: (H, W) -> Output: (3, H, W) float32
+        """
+        height, width = mask.shape
+        scale = self.tile_size / max(height, width)
+        small = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small_image = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
+        # A shrunken pixel is valid only when every pixel it covers is valid.
+        small_valid = cv2.resize(mask.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+        small_mask = (small_valid >= 1.0 - 1e-6).astype(np.uint8)
+        pred = Inpainter(self.engine, self.tile_size, self.overlap).predict(small_image, small_mask)
+        return cv2.resize(
+            pred.transpose(1, 2, 0), (width, height), interpolation=cv2.INTER_LINEAR
+        ).transpose(2, 0, 1)
 
     def __call__(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The composite: the input at valid pixels, the prediction in the holes.

@@ -4,7 +4,10 @@ Each tile's prediction is weighted by a smooth window (a raised-cosine ramp over
 ``overlap`` pixels at every side that borders another tile, 1 elsewhere, never 0); the
 image accumulates ``sum(weight * prediction)`` and ``sum(weight)`` and divides per pixel, so
 any number of overlapping tiles blends without seams or pairwise averaging. A tile with no
-hole is not run: its pixels are all valid or are covered by a tile that has a hole.
+hole is not run: its pixels are all valid or are covered by a tile that has a hole. A tile
+with no valid pixel is not run either: a partial-convolution network has nothing to condition
+on there and outputs 0 (black); its holes keep a zero weight sum, for the caller to fill
+another way (see :class:`pconv_lightning.inference.predictor.Inpainter`).
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ def predict_tiled(
     overlap: int,
     multiple: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Blend the network's predictions over every tile that contains a hole.
+    """Blend the network's predictions over every tile that contains a hole and a valid pixel.
 
     Args:
         predict: the network, ``(1, 3, h, w), (1, 1, h, w) -> (1, 3, h, w)`` float32.
@@ -93,7 +96,7 @@ def predict_tiled(
     Shape:
         - image: (H, W, 3), mask: (H, W)
         - Output: ``sum(weight * prediction)`` (3, H, W) and ``sum(weight)`` (H, W), float32;
-          the weight sum is positive at every hole.
+          the weight sum is positive at every hole that some tile with a valid pixel covers.
     """
     height, width = mask.shape
     acc = np.zeros((3, height, width), np.float32)
@@ -101,7 +104,7 @@ def predict_tiled(
     for t in tiles(height, width, tile, overlap, multiple):
         rows = slice(t.top, min(t.top + t.height, height))
         cols = slice(t.left, min(t.left + t.width, width))
-        if mask[rows, cols].all():
+        if mask[rows, cols].all() or not mask[rows, cols].any():
             continue
         x, m = window(image, mask, t.top, t.left, t.height, t.width)
         pred = predict(x, m)[0, :, : rows.stop - rows.start, : cols.stop - cols.start]
