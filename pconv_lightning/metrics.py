@@ -91,7 +91,7 @@ class InpaintingMetrics(nn.Module):
         seen = self.seen.clone()
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(seen)
-        out = {k: v for k, v in self.overall.compute().items()}
+        out = dict(self.overall.compute())
         for index, metrics in enumerate(self.buckets):
             if seen[index] > 0:
                 label = bucket_label(index)

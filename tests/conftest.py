@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,17 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 @pytest.fixture
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture
+def broken_dir(tmp_path: Path) -> Path:
+    """Four good photos and three bad files: truncated JPEG, empty file, text named .png."""
+    samples = REPO / "data" / "samples" / "train"
+    root = tmp_path / "broken"
+    root.mkdir()
+    for name in ("kodim01.jpg", "kodim02.jpg", "kodim03.jpg", "kodim04.jpg"):
+        shutil.copy(samples / name, root / name)
+    (root / "kodim01b_cut.jpg").write_bytes((samples / "kodim05.jpg").read_bytes()[:3000])
+    (root / "kodim02b_empty.jpg").write_bytes(b"")
+    (root / "kodim03b_text.png").write_text("this is not a PNG")
+    return root

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +25,6 @@ def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def _module(**kwargs: object) -> InpaintingDataModule:
     args = {"image_size": 64, "batch_size": 4, "num_workers": 0, "seed": 3} | kwargs
     return InpaintingDataModule(**args)
-
-
-@pytest.fixture
-def broken_dir(tmp_path: Path) -> Path:
-    """Four good photos and three bad files: truncated JPEG, empty file, text named .png."""
-    root = tmp_path / "broken"
-    root.mkdir()
-    for name in ("kodim01.jpg", "kodim02.jpg", "kodim03.jpg", "kodim04.jpg"):
-        shutil.copy(SAMPLES / "train" / name, root / name)
-    (root / "kodim01b_cut.jpg").write_bytes((SAMPLES / "train" / "kodim05.jpg").read_bytes()[:3000])
-    (root / "kodim02b_empty.jpg").write_bytes(b"")
-    (root / "kodim03b_text.png").write_text("this is not a PNG")
-    return root
 
 
 BAD = {"kodim01b_cut.jpg", "kodim02b_empty.jpg", "kodim03b_text.png"}

@@ -4,7 +4,6 @@ checkpoints that load with weights_only, mixed precision, channels_last and comp
 from __future__ import annotations
 
 import math
-import shutil
 import warnings
 from pathlib import Path
 
@@ -177,14 +176,8 @@ def test_compile_gives_the_same_output():
         )
 
 
-def test_skipped_files_are_counted_in_the_logs(tmp_path):
-    root = tmp_path / "photos"
-    root.mkdir()
-    for name in ("kodim01.jpg", "kodim02.jpg", "kodim03.jpg", "kodim04.jpg"):
-        shutil.copy(SAMPLES / "train" / name, root / name)
-    (root / "broken.jpg").write_bytes((SAMPLES / "train" / "kodim05.jpg").read_bytes()[:2000])
-    (root / "empty.png").write_bytes(b"")
-    data = tiny_data(train=str(root))
+def test_skipped_files_are_counted_in_the_logs(tmp_path, broken_dir):
+    data = tiny_data(train=str(broken_dir))
     trainer = tiny_trainer(tmp_path, steps=3, limit_val_batches=0)
     trainer.fit(tiny_module(), data)
     assert data.skipped_files
