@@ -27,6 +27,7 @@ from pconv_lightning.export import main as export_main
 from pconv_lightning.inference.command import main as inpaint_main
 from pconv_lightning.masks.commands import main as masks_main
 from pconv_lightning.module import InpaintingModule
+from pconv_lightning.weights.command import main as weights_main
 
 TOOLS: dict[str, Callable[[list[str]], int]] = {
     "masks": masks_main,
@@ -36,6 +37,7 @@ TOOLS: dict[str, Callable[[list[str]], int]] = {
     "app": app_main,
     "evaluate": evaluate_main,
     "ablate": ablate_main,
+    "weights": weights_main,
 }
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 # Every subcommand starts from the repository's base config; --config files only override.

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torchvision.models import VGG16_Weights
 from torchvision.models.vgg import cfgs, make_layers
+
+from pconv_lightning.weights.resolve import vgg16_state_dict
 
 # Indices of pool1, pool2 and pool3 in torchvision's ``vgg16().features``.
 POOL_INDICES = (4, 9, 16)
@@ -18,23 +19,14 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _load_state_dict(path: Path) -> dict[str, Tensor]:
-    """A state dict from a local file: a full VGG16 or its ``features`` only."""
-    if not path.is_file():
-        raise FileNotFoundError(f"VGG16 weights file {path} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} is not a state dict (got {type(state).__name__})")
-    return state
-
-
 class VGG16Features(nn.Module):
     """VGG16 ``features`` up to pool3, frozen and always in eval mode.
 
     Args:
-        weights: ``"imagenet"`` for torchvision's IMAGENET1K_V1 weights (downloaded and cached
-            by torchvision on a connected machine), a path to a local VGG16 state dict (full
-            model or ``features`` only), or ``None`` for random weights (tests only: warns).
+        weights: ``"imagenet"`` for torchvision's IMAGENET1K_V1 weights, found offline as
+            :mod:`pconv_lightning.weights.resolve` describes (``pconv weights vgg16`` derives
+            them), a path to a local VGG16 state dict (full model or ``features`` only), or
+            ``None`` for random weights (structure tests and timing only: warns).
 
     Shape:
         - Input: (N, 3, H, W) in [0, 1]; ImageNet mean/std normalisation is applied inside.
@@ -53,14 +45,7 @@ class VGG16Features(nn.Module):
                 stacklevel=2,
             )
         else:
-            if weights == "imagenet":
-                state = VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
-                source = "torchvision's VGG16_Weights.IMAGENET1K_V1"
-            else:
-                state, source = _load_state_dict(Path(weights)), str(weights)
-            state = {k.removeprefix("features."): v for k, v in state.items()}
-            state = {k: v for k, v in state.items() if k.split(".")[0].isdigit()}
-            state = {k: v for k, v in state.items() if int(k.split(".")[0]) < len(features)}
+            state, source = vgg16_state_dict(weights, len(features))
             try:
                 features.load_state_dict(state)
             except RuntimeError as err:
