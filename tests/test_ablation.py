@@ -25,7 +25,6 @@ def test_ablation_trains_each_generator_and_names_winners(tmp_path):
         "--data.batch_size=2",
         "--data.num_workers=0",
         "--data.max_eval_samples=2",
-        "--model.vgg_weights=null",
         "--model.net.init_args.layers=6",
     ]
     code = cli_main(

