@@ -1,7 +1,9 @@
 """Validation and test metrics on the composited output, overall and per hole-ratio bucket.
 
 PSNR and SSIM are torchmetrics' (SSIM: Gaussian window 11, sigma 1.5), both averaged per image;
-L1 is reported over all pixels and over hole pixels only. Every metric syncs across ranks.
+L1 is reported over all pixels and over hole pixels only; LPIPS-VGG
+(:class:`~pconv_lightning.lpips_vgg.LPIPSVGG`) per image, averaged, when a network is given.
+Every metric syncs across ranks.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
+from pconv_lightning.lpips_vgg import LPIPSVGG
 from pconv_lightning.masks.buckets import BUCKET_EDGES
 
 
@@ -34,41 +37,53 @@ class L1(MeanMetric):
             super().update((diff * weight).sum() / count, count)
 
 
-def image_metrics() -> MetricCollection:
-    """PSNR, SSIM (per image, averaged) and L1 on images in [0, 1]."""
-    return MetricCollection(
-        {
-            "psnr": PeakSignalNoiseRatio(
-                data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3)
-            ),
-            "ssim": StructuralSimilarityIndexMeasure(data_range=1.0, kernel_size=11, sigma=1.5),
-            "l1": L1(),
-            "l1_hole": L1(),
-        }
-    )
+def image_metrics(lpips: bool = False) -> MetricCollection:
+    """PSNR, SSIM (per image, averaged) and L1 on images in [0, 1]; the mean of per-image
+    LPIPS values when ``lpips``."""
+    metrics = {
+        "psnr": PeakSignalNoiseRatio(data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3)),
+        "ssim": StructuralSimilarityIndexMeasure(data_range=1.0, kernel_size=11, sigma=1.5),
+        "l1": L1(),
+        "l1_hole": L1(),
+    }
+    return MetricCollection(metrics | ({"lpips": MeanMetric()} if lpips else {}))
 
 
 class InpaintingMetrics(nn.Module):
     """Overall metrics plus one collection per hole-ratio bucket (when batches carry one).
 
     ``compute()`` returns ``{"psnr": ..., "psnr_10-20": ..., ...}`` for every bucket seen.
+
+    Args:
+        lpips: the LPIPS-VGG network, or None for no ``lpips`` metric (it may be shared with
+            other collections; its weights are not in the state dict).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lpips: LPIPSVGG | None = None) -> None:
         super().__init__()
-        self.overall = image_metrics()
-        self.buckets = nn.ModuleList(image_metrics() for _ in range(len(BUCKET_EDGES) - 1))
+        self.lpips = lpips
+        self.overall = image_metrics(lpips is not None)
+        self.buckets = nn.ModuleList(
+            image_metrics(lpips is not None) for _ in range(len(BUCKET_EDGES) - 1)
+        )
         self.register_buffer(
             "seen", torch.zeros(len(self.buckets), dtype=torch.long), persistent=False
         )
 
     def _update(
-        self, metrics: MetricCollection, comp: Tensor, target: Tensor, hole: Tensor
+        self,
+        metrics: MetricCollection,
+        comp: Tensor,
+        target: Tensor,
+        hole: Tensor,
+        lpips: Tensor | None,
     ) -> None:
         metrics["psnr"].update(comp, target)
         metrics["ssim"].update(comp, target)
         metrics["l1"].update(comp, target)
         metrics["l1_hole"].update(comp, target, hole)
+        if lpips is not None:
+            metrics["lpips"].update(lpips)
 
     def update(
         self, comp: Tensor, target: Tensor, mask: Tensor, bucket: Tensor | None = None
@@ -76,14 +91,21 @@ class InpaintingMetrics(nn.Module):
         """Shape: comp, target (N, 3, H, W) in [0, 1]; mask (N, 1, H, W), 1 = valid; bucket (N,)."""
         comp, target = comp.float().clamp(0, 1), target.float()
         hole = 1.0 - mask.float()
-        self._update(self.overall, comp, target, hole)
+        lpips = None if self.lpips is None else self.lpips(comp, target)
+        self._update(self.overall, comp, target, hole, lpips)
         if bucket is None:
             return
         for index in bucket.unique().tolist():
             if index < 0:
                 continue
             rows = bucket == index
-            self._update(self.buckets[index], comp[rows], target[rows], hole[rows])
+            self._update(
+                self.buckets[index],
+                comp[rows],
+                target[rows],
+                hole[rows],
+                None if lpips is None else lpips[rows],
+            )
             self.seen[index] += 1
 
     def compute(self) -> dict[str, Tensor]:

@@ -13,6 +13,7 @@ from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 from torch import Tensor
 
 from pconv_lightning.losses import InpaintingLoss, LossWeights, composite
+from pconv_lightning.lpips_vgg import LPIPSVGG
 from pconv_lightning.metrics import InpaintingMetrics
 from pconv_lightning.models import PConvUNet
 from pconv_lightning.vgg import VGG16Features
@@ -33,8 +34,11 @@ class InpaintingModule(LightningModule):
     Args:
         net: the inpainting network (default: ``PConvUNet(layers=7)``).
         loss_weights: weights of the loss terms (``--model.loss_weights.hole=6``).
-        vgg_weights: ``"imagenet"`` (torchvision, cached after one download), a path to a local
-            VGG16 state dict, or ``None`` for random VGG16 weights (smoke tests only).
+        vgg_weights: VGG16 weights of the loss: ``"imagenet"`` (found offline, see
+            :mod:`pconv_lightning.weights.resolve`; ``pconv weights vgg16`` derives them), a path
+            to a local VGG16 state dict, or ``None`` for random weights (timing only).
+        val_lpips: VGG16 backbone of the validation and test LPIPS-VGG (``"imagenet"`` or a
+            local full VGG16 state dict), or ``None`` to skip LPIPS.
         optimizer, lr_scheduler: callables that build them from the parameters.
         channels_last: run the network in channels-last memory format.
         compile: compile the network with ``torch.compile`` (``nn.Module.compile``).
@@ -45,6 +49,7 @@ class InpaintingModule(LightningModule):
         net: PConvUNet | None = None,
         loss_weights: LossWeights | None = None,
         vgg_weights: str | None = "imagenet",
+        val_lpips: str | None = "imagenet",
         optimizer: OptimizerCallable = adam,
         lr_scheduler: LRSchedulerCallable | None = None,
         channels_last: bool = False,
@@ -70,8 +75,13 @@ class InpaintingModule(LightningModule):
             self.net = self.net.to(memory_format=torch.channels_last)
         if compile:
             self.net.compile()  # in place: parameter names and checkpoints stay the same
-        self.val_metrics = InpaintingMetrics()
-        self.test_metrics = InpaintingMetrics()
+        lpips = None if val_lpips is None else LPIPSVGG(val_lpips)
+        self.val_metrics = InpaintingMetrics(lpips)
+        self.test_metrics = InpaintingMetrics(lpips)
+        # LPIPS's weights are constant buffers: DDP need not broadcast them at every step.
+        self._ddp_params_and_buffers_to_ignore = [
+            name for name, _ in self.named_buffers() if name.startswith("val_metrics.lpips.")
+        ]
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         """Raw network output. Shape: image (N, 3, H, W), mask (N, 1, H, W) -> (N, 3, H, W)."""

@@ -11,7 +11,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from pconv_lightning.masks.buckets import BUCKET_EDGES
 from pconv_lightning.metrics import bucket_label
 
-METRICS = ("psnr", "ssim", "l1", "l1_hole")
+METRICS = ("psnr", "ssim", "l1", "l1_hole", "lpips")
 
 
 def bucket_rows(metrics: dict[str, float], stage: str) -> list[list[str]]:
@@ -38,7 +38,7 @@ class BucketMetricsTable(Callback):
             return
         out = Path(trainer.default_root_dir)
         out.mkdir(parents=True, exist_ok=True)
-        header = ["hole ratio", "PSNR", "SSIM", "L1", "L1 (holes)"]
+        header = ["hole ratio", "PSNR", "SSIM", "L1", "L1 (holes)", "LPIPS"]
         with open(out / f"{stage}_metrics_by_bucket.csv", "w", newline="") as f:
             csv.writer(f).writerows([header, *rows])
         lines = [
