@@ -11,13 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import torchvision
 from PIL import Image
 from training_helpers import SAMPLES
 
 from pconv_lightning.checkpoint import save_network
 from pconv_lightning.cli import cli_main
-from pconv_lightning.evaluation import runner as runner_module
 from pconv_lightning.evaluation.command import main as evaluate_main
 from pconv_lightning.evaluation.methods import MeanFill, NetworkMethod, baselines
 from pconv_lightning.evaluation.pairs import Pair, make_pairs, missing_cells
@@ -227,7 +225,9 @@ def test_report_files_exist_and_parse(report):
         assert (report / name).is_file(), name
     with (report / "metrics.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["method", "bucket", "border", "n", "psnr", "ssim", "l1", "l1_hole"]
+    assert list(rows[0]) == [
+        *("method", "bucket", "border", "n", "psnr", "ssim", "l1", "l1_hole", "lpips")
+    ]
     cells = {(r["method"], r["bucket"], r["border"]): int(r["n"]) for r in rows}
     for method in METHODS:
         for bucket in CELL_LABELS:
@@ -246,11 +246,12 @@ def test_report_files_exist_and_parse(report):
         "SSIM",
         "L1 (%)",
         "L1 hole (%)",
+        "LPIPS",
     ]
     body = {tuple(c.strip() for c in line[:3]) for line in table[1:]}
     assert body == set(cells)
     assert "torchmetrics SSIM (Gaussian 11, sigma 1.5)" in text
-    assert "LPIPS skipped" in text and "FID skipped" in text
+    assert "LPIPS skipped" not in text and "FID skipped" in text
     assert "resized to 64" in text and "k mod 4" in text
     for png in ("metrics_by_bucket.png", "examples.png"):
         with Image.open(report / png) as im:
@@ -302,26 +303,29 @@ def test_bad_arguments_are_named(checkpoint, tmp_path, capsys, change, message):
     assert message in capsys.readouterr().err
 
 
-def test_lpips_is_scored_when_its_weights_are_present(monkeypatch):
-    """Offline stand-in for the cached AlexNet weights: random AlexNet features."""
-    from torchmetrics.functional.image import lpips as tm_lpips
+def lpips_pairs() -> list[Pair]:
+    mask = SAMPLES / "eval_masks" / "b2_inner_0000.png"
+    return [Pair(0, SAMPLES / "val" / "kodim13.jpg", mask, 0.25, 2, False)]
 
-    monkeypatch.setattr(runner_module, "lpips_unavailable", lambda: None)
-    monkeypatch.setattr(
-        tm_lpips,
-        "_get_tv_model_features",
-        lambda net, pretrained=False: torchvision.models.alexnet(weights=None).features,
-    )
-    pairs = [
-        Pair(
-            0,
-            SAMPLES / "val" / "kodim13.jpg",
-            SAMPLES / "eval_masks" / "b2_inner_0000.png",
-            0.25,
-            2,
-            False,
-        )
-    ]
-    evaluation = evaluate(pairs, baselines(), size=64, progress=False)
-    assert all(row["lpips"] > 0 for row in evaluation.rows)
+
+def test_lpips_vgg_is_scored_with_the_offline_weights():
+    """LPIPS-VGG of each composite; the mean fill is further from the photo than Telea's."""
+    evaluation = evaluate(lpips_pairs(), baselines(), size=64, progress=False)
+    lpips = {row["method"]: row["lpips"] for row in evaluation.rows}
+    assert all(0 < v < 1 for v in lpips.values())
+    assert lpips["mean"] > lpips["telea"]
     assert not any("LPIPS" in note for note in evaluation.notes)
+
+
+def test_lpips_is_skipped_with_the_reason_when_its_weights_are_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    monkeypatch.setenv("PCONV_WEIGHTS_DIR", str(tmp_path / "weights"))
+
+    def offline(url, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    evaluation = evaluate(lpips_pairs(), [MeanFill("mean")], size=64, progress=False)
+    assert "lpips" not in evaluation.rows[0]
+    assert any("LPIPS skipped" in n and "pconv weights vgg16" in n for n in evaluation.notes)

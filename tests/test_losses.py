@@ -6,13 +6,18 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 from torchvision.models import vgg16
+from training_helpers import SAMPLES
 
 from pconv_lightning.losses import InpaintingLoss, LossWeights, gram_matrix, total_variation
 from pconv_lightning.vgg import VGG16Features
+from pconv_lightning.weights.derive import weights_dir
 
 
 class Identity(nn.Module):
@@ -171,3 +176,81 @@ def test_imagenet_weights_load_through_torchvision_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "_hub_dir", None)
     feats = VGG16Features(weights="imagenet")
     torch.testing.assert_close(feats.slices[0][0].weight, reference.features[0].weight)
+
+
+def test_loss_on_a_real_photo_with_imagenet_weights_matches_float64():
+    """The full L_total on a Kodak photo and a real mask, with the ImageNet VGG16, against an
+    independent float64 computation: VGG16 to pool3 written with F.conv2d from the weights
+    file, I_comp, Gram matrices, and P for L_tv dilated by shifting in numpy."""
+    size = 64
+    photo = Image.open(SAMPLES / "val" / "kodim13.jpg").convert("RGB").resize((size, size))
+    gt64 = torch.from_numpy(np.asarray(photo, np.float64) / 255).permute(2, 0, 1)[None]
+    hole_png = Image.open(SAMPLES / "eval_masks" / "b2_inner_0000.png").resize((size, size))
+    hole = np.asarray(hole_png) > 127
+    mask64 = torch.from_numpy(~hole).double()[None, None]
+    torch.manual_seed(0)
+    out64 = (gt64.flip(-1) * 0.7 + 0.1 * torch.rand_like(gt64)).clamp(0, 1)
+
+    terms = InpaintingLoss(LossWeights(), VGG16Features("imagenet"))(
+        out64.float(), gt64.float(), mask64.float()
+    )
+
+    state = torch.load(weights_dir() / "vgg16_pool3.pth", weights_only=True)
+    mean = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64).view(1, 3, 1, 1)
+
+    def pools(x):
+        h, feats = (x - mean) / std, []
+        for block in ((0, 2), (5, 7), (10, 12, 14)):
+            for i in block:
+                h = torch.relu(
+                    F.conv2d(
+                        h, state[f"{i}.weight"].double(), state[f"{i}.bias"].double(), padding=1
+                    )
+                )
+            h = F.max_pool2d(h, 2)
+            feats.append(h)
+        return feats
+
+    def gram(f):
+        c, hw = f.shape[1], f.shape[2] * f.shape[3]
+        flat = f[0].reshape(c, hw)
+        return flat @ flat.T / (c * hw)
+
+    comp64 = mask64 * gt64 + (1 - mask64) * out64
+    n = gt64.numel()
+    valid = (mask64 * (out64 - gt64)).abs().sum() / n
+    hole_l1 = ((1 - mask64) * (out64 - gt64)).abs().sum() / n
+    f_out, f_comp, f_gt = pools(out64), pools(comp64), pools(gt64)
+    perceptual = sum(
+        (o - g).abs().mean() + (c - g).abs().mean()
+        for o, c, g in zip(f_out, f_comp, f_gt, strict=True)
+    )
+    style_out = sum((gram(o) - gram(g)).abs().mean() for o, g in zip(f_out, f_gt, strict=True))
+    style_comp = sum((gram(c) - gram(g)).abs().mean() for c, g in zip(f_comp, f_gt, strict=True))
+    padded = np.pad(hole, 1)  # P: any hole pixel in the 3x3 neighbourhood
+    region = np.zeros_like(hole)
+    for dy, dx in itertools.product(range(3), range(3)):
+        region |= padded[dy : dy + size, dx : dx + size]
+    region = torch.from_numpy(region)
+    c = comp64[0]
+    both_h = (region[:, 1:] & region[:, :-1]).double()
+    both_v = (region[1:, :] & region[:-1, :]).double()
+    tv = ((c[:, :, 1:] - c[:, :, :-1]).abs() * both_h).sum()
+    tv = (tv + ((c[:, 1:, :] - c[:, :-1, :]).abs() * both_v).sum()) / n
+    expected = {
+        "valid": valid,
+        "hole": hole_l1,
+        "perceptual": perceptual,
+        "style_out": style_out,
+        "style_comp": style_comp,
+        "tv": tv,
+        "total": valid
+        + 6 * hole_l1
+        + 0.05 * perceptual
+        + 120 * (style_out + style_comp)
+        + 0.1 * tv,
+    }
+    for key, value in expected.items():
+        assert terms[key].item() == pytest.approx(value.item(), rel=2e-5), key
+    assert perceptual > 0.5 and style_out > 1e-3  # real features, not a degenerate case

@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> Path:
         + "; every output composited with the input",
         "metrics": "on the composited image: torchmetrics PSNR (data range 1) and torchmetrics "
         "SSIM (Gaussian 11, sigma 1.5), per image then averaged; L1 in percent over all pixels "
-        "and over hole pixels",
+        "and over hole pixels; LPIPS-VGG (LPIPS v0.1 heads, ImageNet VGG16) per image",
         "device": str(args.device),
     }
     write_report(args.out, evaluation, [m.name for m in methods], settings)

@@ -16,13 +16,7 @@ from tqdm import tqdm
 
 from pconv_lightning.evaluation.methods import InpaintingMethod
 from pconv_lightning.evaluation.pairs import Pair, PairDataset
-from pconv_lightning.evaluation.scores import (
-    FID,
-    LPIPS,
-    fid_unavailable,
-    image_scores,
-    lpips_unavailable,
-)
+from pconv_lightning.evaluation.scores import FID, fid_unavailable, image_scores, lpips_or_reason
 
 
 @dataclass
@@ -60,9 +54,8 @@ def evaluate(
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"method names must be unique, got {names}")
-    no_lpips, no_fid = lpips_unavailable(), fid_unavailable()
+    (lpips, no_lpips), no_fid = lpips_or_reason(device), fid_unavailable()
     notes = [note for note in (no_lpips, no_fid) if note]
-    lpips = None if no_lpips else LPIPS(device)
     fids = {} if no_fid else {name: FID(device) for name in names}
     in_bucket: dict[int, list[int]] = {}
     for pair in pairs:
@@ -84,7 +77,7 @@ def evaluate(
             comp = method(image, mask)
             scores = image_scores(comp, image, mask)
             if lpips is not None:
-                scores["lpips"] = lpips(comp, image)
+                scores["lpips"] = lpips(comp, image).double().cpu()
             if method.name in fids:
                 fids[method.name].update(comp, image)
             for row, pair in enumerate(batch):

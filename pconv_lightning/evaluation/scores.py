@@ -5,10 +5,11 @@
   other SSIM implementations, e.g. scikit-image's uniform 7x7 default).
 - ``l1``: mean absolute error over all pixels and channels, in percent of the range (the
   paper's "L1 (%)"); ``l1_hole``: the same over hole pixels only.
-- ``lpips`` (AlexNet, torchmetrics) only when torchvision's AlexNet weights are already in the
-  torch hub cache; ``fid`` (torchmetrics, needs the torch-fidelity package and its Inception
-  weights) per method over the whole run, only when both are present. Nothing is downloaded:
-  :func:`lpips_unavailable` and :func:`fid_unavailable` say why a metric is skipped.
+- ``lpips``: LPIPS-VGG (:class:`~pconv_lightning.lpips_vgg.LPIPSVGG`) with the ImageNet VGG16
+  found offline (:func:`lpips_or_reason` says why it is skipped when the weights are missing).
+- ``fid`` (torchmetrics, needs the torch-fidelity package and its Inception weights) per method
+  over the whole run, only when both are present; nothing is downloaded for it:
+  :func:`fid_unavailable` says why it is skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from torchmetrics.functional.image import (
     peak_signal_noise_ratio,
     structural_similarity_index_measure,
 )
+
+from pconv_lightning.lpips_vgg import LPIPSVGG
 
 METRICS = ("psnr", "ssim", "l1", "l1_hole")
 FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"  # torch-fidelity's Inception v3
@@ -54,14 +57,12 @@ def _hub_file(name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
-def lpips_unavailable() -> str | None:
-    """Why LPIPS cannot run offline, or None when torchvision's AlexNet weights are cached."""
-    from torchvision.models import AlexNet_Weights
-
-    path = _hub_file(Path(AlexNet_Weights.IMAGENET1K_V1.url).name)
-    if not path.is_file():
-        return f"LPIPS skipped: torchvision's AlexNet weights are not in {path.parent}"
-    return None
+def lpips_or_reason(device: str | torch.device) -> tuple[LPIPSVGG | None, str | None]:
+    """LPIPS-VGG on ``device``, or None and why it is skipped (its VGG16 weights are missing)."""
+    try:
+        return LPIPSVGG().to(device), None
+    except FileNotFoundError as err:
+        return None, f"LPIPS skipped: {err}"
 
 
 def fid_unavailable() -> str | None:
@@ -72,21 +73,6 @@ def fid_unavailable() -> str | None:
     if not path.is_file():
         return f"FID skipped: torch-fidelity's Inception weights are not in {path.parent}"
     return None
-
-
-class LPIPS:
-    """Per-image LPIPS (AlexNet, inputs in [0, 1]); build only when :func:`lpips_unavailable`
-    returns None."""
-
-    def __init__(self, device: str | torch.device) -> None:
-        from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
-
-        self.net = LearnedPerceptualImagePatchSimilarity("alex", normalize=True).net.to(device)
-
-    @torch.no_grad()
-    def __call__(self, comp: Tensor, target: Tensor) -> Tensor:
-        """Shape: comp, target ``(N, 3, H, W)`` in [0, 1] -> ``(N,)`` float64 on the CPU."""
-        return self.net(comp.float(), target.float(), normalize=True).reshape(-1).double().cpu()
 
 
 class FID:
