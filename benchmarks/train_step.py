@@ -10,7 +10,6 @@ Targets on CPU at 256x256: train step <= 1.10x the plain twin (batch 2 and 4), i
 from __future__ import annotations
 
 import argparse
-import warnings
 from contextlib import nullcontext
 
 import torch
@@ -46,9 +45,7 @@ def main() -> None:
     def autocast():
         return torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # random VGG16 weights: timing only
-        loss = InpaintingLoss(LossWeights(), VGG16Features(weights=None)).to(device)
+    loss = InpaintingLoss(LossWeights(), VGG16Features("imagenet")).to(device)
     torch.manual_seed(0)
     nets = {
         "pconv": PConvUNet(args.layers).to(device),
