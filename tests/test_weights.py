@@ -192,3 +192,17 @@ def test_derived_pool3_equals_the_shared_file_bit_for_bit():
     assert derived.read_bytes() == SHARED_POOL3.read_bytes()
     feats = VGG16Features("imagenet")
     assert feats.slices[0][0].weight.sum().item() == pytest.approx(-3.242930, abs=1e-6)
+
+
+def test_pconv_weights_vgg16_checks_the_derived_files(capsys):
+    """``pconv weights vgg16`` where the files are intact: nothing to download, exit 0."""
+    from pconv_lightning.cli import cli_main
+
+    assert cli_main(["weights", "vgg16"]) == 0
+    assert str(DERIVED / "vgg16_pool3.pth") in capsys.readouterr().out
+
+
+def test_a_corrupt_local_file_is_named(tmp_path):
+    (tmp_path / "vgg16.pth").write_bytes(b"\x00not a zip")
+    with pytest.raises(ValueError, match=r"vgg16\.pth is not a readable PyTorch file"):
+        VGG16Features(tmp_path / "vgg16.pth")
