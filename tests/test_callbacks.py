@@ -66,7 +66,9 @@ def test_grid_and_table_are_written_and_modes_are_untouched(tmp_path):
     table = (tmp_path / "val_metrics_by_bucket.md").read_text()
     assert "| all |" in table and "| 1-10% |" in table
     csv_rows = (tmp_path / "val_metrics_by_bucket.csv").read_text().splitlines()
-    assert csv_rows[0] == "hole ratio,PSNR,SSIM,L1,L1 (holes)"
+    assert csv_rows[0] == "hole ratio,PSNR,SSIM,L1,L1 (holes),LPIPS"
+    lpips = float(csv_rows[-1].split(",")[-1])  # the 'all' row: validation's LPIPS-VGG
+    assert lpips == pytest.approx(float(trainer.callback_metrics["val/lpips"]), abs=1e-4)
 
 
 def test_wandb_run_holds_the_full_resolved_config_and_the_grid(tmp_path, monkeypatch):

@@ -153,9 +153,10 @@ def test_channels_last_gives_the_same_output():
     image, mask = torch.rand(2, 3, 64, 64), torch.ones(2, 1, 64, 64)
     mask[:, :, 10:40, 20:50] = 0
     with torch.no_grad():
-        torch.testing.assert_close(
-            channels_last(image, mask), reference(image, mask), rtol=1e-4, atol=1e-5
-        )
+        expected = reference(image, mask)
+        # float32 rounding differs between memory formats; He init makes outputs O(10)
+        atol = 1e-5 * expected.abs().max().item()
+        torch.testing.assert_close(channels_last(image, mask), expected, rtol=1e-4, atol=atol)
 
 
 @pytest.mark.slow
