@@ -63,9 +63,9 @@ def run_name(config: Path) -> str:
 
 def train(base: Path, generator: Path, root: Path, overrides: list[str]) -> Path:
     """One ``pconv fit`` run; returns its ``last.ckpt``."""
-    from pconv_lightning.cli import cli_main  # not at the top: pconv_lightning.cli imports us
+    from pconv_lightning.training_cli import run  # here: `pconv ablate --help` stays fast
 
-    cli_main(
+    run(
         [
             "fit",
             f"--config={base}",
