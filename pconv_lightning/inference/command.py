@@ -11,16 +11,18 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from pconv_lightning.checkpoint import UnsafeCheckpointError
 from pconv_lightning.data.images import UnreadableImageError, load_rgb
 from pconv_lightning.data.mask_pairs import InputError, image_files, match_masks, missing_message
-from pconv_lightning.inference.predictor import Inpainter, load_engine
 from pconv_lightning.masks.io import load_mask
+
+if TYPE_CHECKING:  # torch is imported to run, not for `pconv inpaint --help`
+    from pconv_lightning.inference.predictor import Inpainter
 
 POLARITY = {"white-hole": 255, "black-hole": 0}  # mask colour that marks the hole
 log = logging.getLogger(__name__)
@@ -168,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    from pconv_lightning.checkpoint import UnsafeCheckpointError
+    from pconv_lightning.inference.predictor import Inpainter, load_engine
+
     try:
         pairs, missing = pair_masks(args.image, args.mask)
         engine = load_engine(args.checkpoint, args.device)
