@@ -74,9 +74,9 @@ def test_grid_and_table_are_written_and_modes_are_untouched(tmp_path):
     events = list((tmp_path / "tb").rglob("events.out.tfevents.*"))
     assert events and b"val/samples" in events[0].read_bytes()
     table = (tmp_path / "val_metrics_by_bucket.md").read_text()
-    assert "| all |" in table and "| 1-10% |" in table
+    assert "| all |" in table and "| 1-10 |" in table  # the labels of every report
     csv_rows = (tmp_path / "val_metrics_by_bucket.csv").read_text().splitlines()
-    assert csv_rows[0] == "hole ratio,PSNR,SSIM,L1,L1 (holes)"
+    assert csv_rows[0] == "hole (%),PSNR (dB),SSIM,L1 (%),L1 hole (%)"
 
 
 def test_wandb_run_holds_the_full_resolved_config_and_the_grid(tmp_path, monkeypatch):
