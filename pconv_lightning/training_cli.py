@@ -120,8 +120,15 @@ class PConvCLI(LightningCLI):
 def run(args: list[str] | None = None) -> PConvCLI:
     """Run a Lightning subcommand with ``args`` (``None``: ``sys.argv[1:]``)."""
     with resources.as_file(BASE_CONFIG) as base, warnings.catch_warnings():
-        # args given on purpose (in-process callers such as `pconv ablate` and notebooks)
-        warnings.filterwarnings("ignore", "LightningCLI's args parameter", UserWarning)
+        # Messages that tell a user nothing: args are given on purpose (in-process callers such
+        # as `pconv ablate` and notebooks); VGG16 is frozen in eval mode by design (and so is
+        # the encoder's BatchNorm in stage 2); Lightning's own use of a torch API it deprecates.
+        for message in (
+            "LightningCLI's args parameter",
+            r"Found \d+ module\(s\) in eval mode at the start of training",
+            r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        ):
+            warnings.filterwarnings("ignore", message)
         return PConvCLI(
             InpaintingModule,
             InpaintingDataModule,
