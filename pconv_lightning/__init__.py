@@ -1,17 +1,19 @@
-"""pconv-lightning: image inpainting with partial convolutions (Liu et al., ECCV 2018)."""
+"""pconv-lightning: image inpainting with partial convolutions (Liu et al., ECCV 2018).
 
-from pconv_lightning.layers import PartialConv2d, masked_conv2d, partial_conv2d
-from pconv_lightning.losses import InpaintingLoss, LossWeights
-from pconv_lightning.models import PConvUNet
-from pconv_lightning.vgg import VGG16Features
+Names are imported on first use, so that ``pconv COMMAND --help`` starts without torch.
+"""
 
-__all__ = [
-    "InpaintingLoss",
-    "LossWeights",
-    "PConvUNet",
-    "PartialConv2d",
-    "VGG16Features",
-    "masked_conv2d",
-    "partial_conv2d",
-]
+from pconv_lightning.lazy import lazy_exports
+
+_EXPORTS = {
+    "InpaintingLoss": "pconv_lightning.losses",
+    "LossWeights": "pconv_lightning.losses",
+    "PConvUNet": "pconv_lightning.models",
+    "PartialConv2d": "pconv_lightning.layers",
+    "VGG16Features": "pconv_lightning.vgg",
+    "masked_conv2d": "pconv_lightning.layers",
+    "partial_conv2d": "pconv_lightning.layers",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __version__ = "0.1.0"

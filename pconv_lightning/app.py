@@ -18,8 +18,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pconv_lightning.checkpoint import UnsafeCheckpointError
-from pconv_lightning.inference.predictor import Inpainter, load_engine
 from pconv_lightning.masks.io import load_mask
 
 MIN_SIDE = 16
@@ -110,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         "--max-file-size", default=DEFAULT_MAX_FILE_SIZE, help="largest upload (default 25mb)"
     )
     args = parser.parse_args(argv)
+    from pconv_lightning.checkpoint import UnsafeCheckpointError  # torch: not for --help
+    from pconv_lightning.inference.predictor import Inpainter, load_engine
+
     try:
         inpainter = Inpainter(load_engine(args.checkpoint, args.device))
     except (FileNotFoundError, UnsafeCheckpointError, ValueError) as err:

@@ -1,121 +1,81 @@
-"""The ``pconv`` command: LightningCLI's ``fit``, ``validate``, ``test`` and ``predict`` for
-:class:`InpaintingModule` and :class:`InpaintingDataModule`, plus the tools ``masks`` and
-``shards``.
+"""The ``pconv`` command: one tree of commands, each imported only when it runs.
 
-Tests and notebooks call :func:`cli_main` in-process with a list of arguments.
+``fit``, ``validate``, ``test`` and ``predict`` are LightningCLI's
+(:mod:`pconv_lightning.training_cli`); every other command is a ``module:function`` taking its
+argument list and returning an exit code. ``pconv --help`` lists them all without importing
+any. Tests and notebooks call :func:`cli_main` in-process with a list of arguments.
 """
 
 from __future__ import annotations
 
-import json
+import importlib
 import sys
-from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
-from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.loggers import WandbLogger
-
-from pconv_lightning.app import main as app_main
-from pconv_lightning.callbacks import BucketMetricsTable, ImageGridLogger, Stage2Finetune
-from pconv_lightning.data import InpaintingDataModule
-from pconv_lightning.data.shards import main as shards_main
-from pconv_lightning.evaluation.ablation import main as ablate_main
-from pconv_lightning.evaluation.command import main as evaluate_main
-from pconv_lightning.export import main as export_main
-from pconv_lightning.inference.command import main as inpaint_main
-from pconv_lightning.masks.commands import main as masks_main
-from pconv_lightning.module import InpaintingModule
-from pconv_lightning.weights.command import main as weights_main
-
-TOOLS: dict[str, Callable[[list[str]], int]] = {
-    "masks": masks_main,
-    "shards": shards_main,
-    "inpaint": inpaint_main,
-    "export": export_main,
-    "app": app_main,
-    "evaluate": evaluate_main,
-    "ablate": ablate_main,
-    "weights": weights_main,
+TRAINING = {
+    "fit": "train a model from YAML configs (LightningCLI)",
+    "validate": "score a checkpoint on the validation set (--ckpt_path)",
+    "test": "score a checkpoint on the test set (--ckpt_path)",
+    "predict": "write composites for a folder of images with masks by stem (--ckpt_path)",
 }
-SUBCOMMANDS = ("fit", "validate", "test", "predict")
-# Every subcommand starts from the repository's base config; --config files only override.
-_BASE = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "base.yaml"
-BASE_CONFIGS = [str(_BASE)] if _BASE.is_file() else []
+# command -> ("module:function" taking argv and returning an exit code, one-line help)
+TOOLS: dict[str, tuple[str, str]] = {
+    "inpaint": ("pconv_lightning.inference.command:main", "repair photos at any size"),
+    "export": ("pconv_lightning.export:main", "export a checkpoint to ONNX"),
+    "app": ("pconv_lightning.app:main", "the web page: paint a hole, get the repair"),
+    "evaluate": (
+        "pconv_lightning.evaluation.command:main",
+        "score checkpoints and baselines by hole-ratio bucket",
+    ),
+    "ablate": ("pconv_lightning.evaluation.ablation:main", "the mask-generator ablation"),
+    "masks": ("pconv_lightning.masks.commands:main", "make, index and measure mask sets"),
+    "shards": ("pconv_lightning.data.shards:main", "pack an image folder into litdata shards"),
+    "weights": (
+        "pconv_lightning.weights.command:main",
+        "derive the ImageNet VGG16 weights offline (pconv weights vgg16)",
+    ),
+}
 
 
-class LoggerSaveConfigCallback(SaveConfigCallback):
-    """Saves ``config.yaml`` to the log dir and the full resolved config into the W&B run."""
-
-    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        config = json.loads(self.parser.dump(self.config, skip_none=False, format="json"))
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.experiment.config.update({"cli": config}, allow_val_change=True)
-
-
-def _checkpoint_dir(root: str) -> str:
-    return str(Path(root) / "checkpoints")
-
-
-class PConvCLI(LightningCLI):
-    """LightningCLI with the project's model and data module.
-
-    Callbacks every run has, configured under their own keys and writing under
-    ``trainer.default_root_dir``: ``last_checkpoint`` (``last.ckpt`` every N steps; ``best_checkpoint``
-    also refreshes it after each validation), ``best_checkpoint`` (best by ``val/psnr``), ``image_grid``, ``bucket_table``
-    and ``stage2`` (:class:`Stage2Finetune`, idle until ``stage2.at_step`` or ``at_epoch``).
-    """
-
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
-        parser.add_lightning_class_args(ModelCheckpoint, "best_checkpoint")
-        parser.set_defaults(
-            {
-                "last_checkpoint.save_last": True,
-                "last_checkpoint.save_top_k": 0,
-                "last_checkpoint.every_n_train_steps": 500,
-                "best_checkpoint.save_last": True,  # last.ckpt also after each validation
-                "best_checkpoint.monitor": "val/psnr",
-                "best_checkpoint.mode": "max",
-                "best_checkpoint.save_top_k": 1,
-                "best_checkpoint.filename": "best-{epoch:03d}-{step:07d}",
-                "best_checkpoint.auto_insert_metric_name": False,
-            }
-        )
-        for key in ("last_checkpoint", "best_checkpoint"):
-            parser.link_arguments(
-                "trainer.default_root_dir", f"{key}.dirpath", compute_fn=_checkpoint_dir
-            )
-        parser.add_lightning_class_args(ImageGridLogger, "image_grid")
-        parser.add_lightning_class_args(BucketMetricsTable, "bucket_table")
-        parser.add_lightning_class_args(Stage2Finetune, "stage2")
-
-    def after_fit(self) -> None:
-        """Say where the results are (W&B prints its own sync command for offline runs)."""
-        root = Path(self.trainer.default_root_dir)
-        print(f"results in {root}/: checkpoints/, samples/, val_metrics_by_bucket.md")
+def usage() -> str:
+    """``pconv --help``: every command with one line."""
+    rows = [*TRAINING.items(), *((name, line) for name, (_, line) in TOOLS.items())]
+    width = max(len(name) for name, _ in rows)
+    lines = [
+        "usage: pconv COMMAND [ARGS ...]   (pconv COMMAND --help for its options)",
+        "",
+        "Image inpainting with partial convolutions (Liu et al., ECCV 2018).",
+        "",
+        "commands:",
+        *(f"  {name:<{width}}  {line}" for name, line in rows),
+    ]
+    return "\n".join(lines)
 
 
-def cli_main(args: list[str] | None = None) -> PConvCLI | int:
+def load_tool(name: str) -> Any:
+    """Import the function behind tool ``name``."""
+    module, function = TOOLS[name][0].split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def cli_main(args: list[str] | None = None) -> Any:
     """Run ``pconv`` with ``args`` (default: ``sys.argv[1:]``).
 
     Returns the CLI object for Lightning subcommands (its ``trainer``, ``model`` and
-    ``datamodule`` are there to inspect) and the exit code for the tools.
+    ``datamodule`` are there to inspect) and the exit code for every other command.
     """
     argv = sys.argv[1:] if args is None else list(args)
-    if argv and argv[0] in TOOLS:
-        return TOOLS[argv[0]](argv[1:])
-    return PConvCLI(
-        InpaintingModule,
-        InpaintingDataModule,
-        save_config_callback=LoggerSaveConfigCallback,
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={cmd: {"default_config_files": BASE_CONFIGS} for cmd in SUBCOMMANDS},
-        args=argv,
-        auto_configure_optimizers=False,
-    )
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    if argv[0] in TOOLS:
+        return load_tool(argv[0])(argv[1:])
+    if argv[0] not in TRAINING:
+        print(f"{usage()}\n\npconv: error: unknown command {argv[0]!r}", file=sys.stderr)
+        return 2
+    from pconv_lightning.training_cli import run
+
+    return run(args)
 
 
 def main() -> None:

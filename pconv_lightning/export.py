@@ -13,12 +13,10 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from pconv_lightning.checkpoint import UnsafeCheckpointError, load_network
-from pconv_lightning.inference.predictor import MULTIPLE_KEY
-from pconv_lightning.models import PConvUNet
+if TYPE_CHECKING:  # torch is imported when exporting, not for `pconv export --help`
+    from pconv_lightning.models import PConvUNet
 
 OPSET = 18
 
@@ -31,6 +29,10 @@ def export_onnx(net: PConvUNet, path: str | Path) -> Path:
         - image: (N, C, H, W) float32, mask: (N, 1, H, W) float32, 1 = valid
         - output: (N, C_out, H, W); H and W multiples of ``net.multiple``
     """
+    import torch
+
+    from pconv_lightning.inference.predictor import MULTIPLE_KEY
+
     net = net.eval().cpu()
     size = 2 * net.multiple
     image = torch.rand(1, net.in_channels, size, size)
@@ -69,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.output.suffix != ".onnx":
         parser.error(f"--output must end in .onnx, got {args.output}")
+    from pconv_lightning.checkpoint import UnsafeCheckpointError, load_network
+
     try:
         net = load_network(args.checkpoint)
     except (FileNotFoundError, UnsafeCheckpointError, ValueError) as err:

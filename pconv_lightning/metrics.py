@@ -1,9 +1,9 @@
 """Validation and test metrics on the composited output, overall and per hole-ratio bucket.
 
 PSNR and SSIM are torchmetrics' (SSIM: Gaussian window 11, sigma 1.5), both averaged per image;
-L1 is reported over all pixels and over hole pixels only; LPIPS-VGG
-(:class:`~pconv_lightning.lpips_vgg.LPIPSVGG`) per image, averaged, when a network is given.
-Every metric syncs across ranks.
+L1 is in percent of the [0, 1] range (the paper's "L1 (%)", as ``pconv evaluate`` reports it), over
+all pixels and over hole pixels only; LPIPS-VGG (:class:`~pconv_lightning.lpips_vgg.LPIPSVGG`)
+per image, averaged, when a network is given. Every metric syncs across ranks.
 """
 
 from __future__ import annotations
@@ -14,20 +14,17 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from pconv_lightning.lpips_vgg import LPIPSVGG
-from pconv_lightning.masks.buckets import BUCKET_EDGES
+from pconv_lightning.masks.buckets import BUCKET_EDGES, bucket_label
 
-
-def bucket_label(index: int) -> str:
-    """``10-20`` for bucket 1, (0.1, 0.2]: percent of the image that is hole."""
-    lo, hi = BUCKET_EDGES[index], BUCKET_EDGES[index + 1]
-    return f"{round(lo * 100)}-{round(hi * 100)}"
+__all__ = ["L1", "InpaintingMetrics", "bucket_label", "image_metrics"]
 
 
 class L1(MeanMetric):
-    """Mean absolute error over the pixels selected by ``weight`` (all pixels when None)."""
+    """Mean absolute error in percent (100 x |pred - target|, images in [0, 1]) over the
+    pixels selected by ``weight`` (all pixels when None)."""
 
     def update(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> None:  # type: ignore[override]
-        diff = (pred - target).abs()
+        diff = 100 * (pred - target).abs()
         if weight is None:
             super().update(diff.mean(), diff.numel())
             return

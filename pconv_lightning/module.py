@@ -11,6 +11,7 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 from torch import Tensor
+from torch.nn import functional as F
 
 from pconv_lightning.losses import InpaintingLoss, LossWeights, composite
 from pconv_lightning.lpips_vgg import LPIPSVGG
@@ -140,9 +141,17 @@ class InpaintingModule(LightningModule):
         self._log_metrics(self.test_metrics, "test")
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """The composite: input pixels outside the holes, the prediction inside."""
+        """The composite: input pixels outside the holes, the prediction inside. Sides that are
+        not multiples of the network's ``multiple`` are padded with holes and cropped back.
+
+        Shape: image (N, 3, H, W), mask (N, 1, H, W) -> (N, 3, H, W).
+        """
         image, mask = batch["image"], batch["mask"]
-        return composite(self(image, mask).clamp(0, 1), image, mask)
+        height, width = image.shape[-2:]
+        multiple = getattr(self.net, "multiple", 1)
+        pad = (0, -width % multiple, 0, -height % multiple)
+        output = self(F.pad(image, pad), F.pad(mask, pad))[..., :height, :width]
+        return composite(output.clamp(0, 1), image, mask)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.net.parameters())

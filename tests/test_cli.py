@@ -127,3 +127,25 @@ def test_tools_dispatch_to_their_commands(tmp_path, capsys):
     assert (tmp_path / "m" / "manifest.csv").is_file()
     assert cli_main(["masks", "stats", str(tmp_path / "m")]) == 0
     assert "0.5" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_one_last_checkpoint_holding_the_final_step(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = cli_main(
+        [
+            "fit",
+            f"--config={CONFIGS / 'quickstart.yaml'}",
+            *tiny_args(tmp_path / "run", steps=3),
+            "--trainer.logger=false",
+            "--trainer.check_val_every_n_epoch=1",
+            "--trainer.val_check_interval=2",  # validation (and a best-*.ckpt) at step 2
+            "--last_checkpoint.every_n_train_steps=2",  # 3 is no multiple of 2
+        ]
+    )
+    folder = tmp_path / "run" / "checkpoints"
+    names = sorted(p.name for p in folder.iterdir())
+    assert [n for n in names if n.startswith("last")] == ["last.ckpt"], names
+    assert any(n.startswith("best-") for n in names), names
+    state = torch.load(folder / "last.ckpt", weights_only=True, map_location="cpu")
+    assert state["global_step"] == cli.trainer.global_step == 3

@@ -112,10 +112,8 @@ def test_per_image_scores_average_to_the_training_metrics():
     metrics.update(comp, image, mask)
     expected = metrics.compute()
     for name in ("psnr", "ssim", "l1"):  # l1_hole: validation weighs images by hole size
-        scale = 100 if name == "l1" else 1
-        assert scores[name].mean().item() == pytest.approx(
-            scale * expected[name].item(), rel=1e-5
-        ), name
+        # both in the same units: L1 in percent in training logs and in reports
+        assert scores[name].mean().item() == pytest.approx(expected[name].item(), rel=1e-5), name
 
 
 # --- pairing and cells ------------------------------------------------------------------
@@ -138,7 +136,7 @@ def test_pairing_rule_cycles_images_and_masks_per_cell():
     ]
     assert [(p.bucket, p.touches_border) for p in pairs[4:]] == [(5, True)] * 4
     assert [p.index for p in pairs] == list(range(8))
-    assert len(missing_cells(pairs)) == 10 and "(0.5,0.6] inner" in missing_cells(pairs)
+    assert len(missing_cells(pairs)) == 10 and "50-60 inner" in missing_cells(pairs)
 
 
 def rectangle_mask(size: int, top: int, left: int, height: int, width: int) -> np.ndarray:
@@ -181,7 +179,7 @@ def test_cells_of_hand_made_masks(tmp_path, checkpoint):
     cells = per_image[per_image["method"] == "mean"].set_index("mask")[["bucket", "border"]]
     expected = {n: (b, t) for n, (_, b, t) in made.items() if b is not None}
     assert {n: tuple(cells.loc[n]) for n in cells.index} == expected
-    assert "no masks for cell (0.1,0.2] inner" in (out / "metrics.md").read_text()
+    assert "no masks for cell 10-20 inner" in (out / "metrics.md").read_text()
 
 
 # --- methods ----------------------------------------------------------------------------

@@ -62,4 +62,5 @@ def test_sweep_point_runs_as_the_agent_would(path: Path, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
     assert (tmp_path / "run" / "val_metrics_by_bucket.md").is_file()
-    assert list((tmp_path / "outputs").glob("*/wandb/offline-run-*"))
+    # the W&B save_dir follows trainer.default_root_dir
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))

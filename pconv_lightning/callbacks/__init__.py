@@ -2,6 +2,15 @@
 
 from pconv_lightning.callbacks.bucket_table import BucketMetricsTable
 from pconv_lightning.callbacks.image_grid import ImageGridLogger, result_grid
+from pconv_lightning.callbacks.last_checkpoint import LastCheckpoint
+from pconv_lightning.callbacks.prediction_writer import PredictionWriter
 from pconv_lightning.callbacks.stage2 import Stage2Finetune
 
-__all__ = ["BucketMetricsTable", "ImageGridLogger", "Stage2Finetune", "result_grid"]
+__all__ = [
+    "BucketMetricsTable",
+    "ImageGridLogger",
+    "LastCheckpoint",
+    "PredictionWriter",
+    "Stage2Finetune",
+    "result_grid",
+]

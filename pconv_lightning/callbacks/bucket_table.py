@@ -8,17 +8,15 @@ from pathlib import Path
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from pconv_lightning.masks.buckets import BUCKET_EDGES
-from pconv_lightning.metrics import bucket_label
+from pconv_lightning.masks.buckets import BUCKET_NAMES
 
 METRICS = ("psnr", "ssim", "l1", "l1_hole", "lpips")
 
 
 def bucket_rows(metrics: dict[str, float], stage: str) -> list[list[str]]:
     """One row per bucket present in ``metrics`` (keys like ``val/psnr_10-20``) plus 'all'."""
-    labels = [bucket_label(i) for i in range(len(BUCKET_EDGES) - 1)]
     rows = []
-    for label, suffix in [*((f"{lb}%", f"_{lb}") for lb in labels), ("all", "")]:
+    for label, suffix in [*((lb, f"_{lb}") for lb in BUCKET_NAMES), ("all", "")]:
         values = [metrics.get(f"{stage}/{m}{suffix}", math.nan) for m in METRICS]
         if not all(math.isnan(v) for v in values):
             rows.append([label, *(f"{v:.4f}" for v in values)])
@@ -38,7 +36,7 @@ class BucketMetricsTable(Callback):
             return
         out = Path(trainer.default_root_dir)
         out.mkdir(parents=True, exist_ok=True)
-        header = ["hole ratio", "PSNR", "SSIM", "L1", "L1 (holes)", "LPIPS"]
+        header = ["hole (%)", "PSNR (dB)", "SSIM", "L1 (%)", "L1 hole (%)", "LPIPS"]
         with open(out / f"{stage}_metrics_by_bucket.csv", "w", newline="") as f:
             csv.writer(f).writerows([header, *rows])
         lines = [

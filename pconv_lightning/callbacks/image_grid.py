@@ -1,21 +1,33 @@
-"""Logs a grid of validation results: masked input | mask | raw output | composite | ground truth."""
+"""Logs a grid of validation results with a labelled header row: masked input | mask |
+raw output | composite | ground truth. Holes are white in the input and mask columns, as masks
+are on disk."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 
 from pconv_lightning.losses import composite
 
+COLUMNS = ("input", "mask", "output", "composite", "truth")
+CAPTION = (
+    "masked input (white = hole) | mask (white = hole) | raw output | composite | ground truth"
+)
+HEADER = 14  # pixels of the label row
+PADDING = 2
+
 
 def result_grid(image: Tensor, mask: Tensor, output: Tensor, max_images: int = 4) -> Tensor:
-    """One row per image: masked input, mask, raw output, composite, ground truth.
+    """One row per image: masked input (holes white), mask (white = hole), raw output,
+    composite, ground truth.
 
     Shape:
         - image, output: (N, 3, H, W) in [0, 1]; mask: (N, 1, H, W), 1 = valid
@@ -23,15 +35,43 @@ def result_grid(image: Tensor, mask: Tensor, output: Tensor, max_images: int = 4
     """
     image, mask, output = (t[:max_images].detach().float().cpu() for t in (image, mask, output))
     output = output.clamp(0, 1)
-    columns = [image * mask, mask.expand_as(image), output, composite(output, image, mask), image]
+    hole = (1 - mask).expand_as(image)
+    columns = [image * mask + hole, hole, output, composite(output, image, mask), image]
     tiles = torch.stack(columns, dim=1).flatten(0, 1)  # row-major: image 0's five, then image 1's
-    return make_grid(tiles, nrow=len(columns), padding=2, pad_value=1.0)
+    return make_grid(tiles, nrow=len(columns), padding=PADDING, pad_value=1.0)
+
+
+def to_uint8(grid: Tensor) -> np.ndarray:
+    """A [0, 1] image as ``torchvision.utils.save_image`` rounds it.
+
+    Shape: (3, H, W) float -> (H, W, 3) uint8.
+    """
+    scaled = grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0)
+    return scaled.to("cpu", torch.uint8).numpy()
+
+
+def labelled(picture: np.ndarray, labels: tuple[str, ...] = COLUMNS) -> np.ndarray:
+    """``picture`` (a :func:`result_grid` of ``len(labels)`` columns, as uint8) under a white
+    header row with each column's label centred over it.
+
+    Shape: (H, W, 3) uint8 -> (H + 14, W, 3) uint8.
+    """
+    width = picture.shape[1]
+    header = Image.new("RGB", (width, HEADER), "white")
+    draw = ImageDraw.Draw(header)
+    font = ImageFont.load_default()
+    step = (width - PADDING) / len(labels)
+    for index, label in enumerate(labels):
+        centre = PADDING + step * (index + 0.5)
+        draw.text((centre, HEADER / 2), label, fill="black", font=font, anchor="mm")
+    return np.concatenate([np.asarray(header), picture], axis=0)
 
 
 class ImageGridLogger(Callback):
-    """From the first validation batch (fixed masks, so the same batch every epoch) it logs the
-    grid to W&B or TensorBoard, whichever loggers are configured, and saves it as
-    ``<default_root_dir>/samples/epoch_XXX.png`` and ``samples/latest.png``.
+    """From the first validation batch (fixed masks, so the same batch every time) it saves the
+    labelled grid as ``<default_root_dir>/samples/step_XXXXXXX.png`` (global step) and
+    ``samples/latest.png``, and logs the same uint8 picture to W&B or TensorBoard, whichever
+    loggers are configured.
 
     It reuses the validation step's output: no extra forward pass and no train/eval switch
     (that would undo a frozen encoder BatchNorm).
@@ -53,14 +93,15 @@ class ImageGridLogger(Callback):
         if batch_idx != 0 or dataloader_idx != 0 or trainer.sanity_checking:
             return
         grid = result_grid(batch["image"], batch["mask"], outputs, self.max_images)
+        picture = labelled(to_uint8(grid))
+        step = trainer.global_step
         if trainer.is_global_zero:
             folder = Path(trainer.default_root_dir) / "samples"
             folder.mkdir(parents=True, exist_ok=True)
-            save_image(grid, folder / f"epoch_{trainer.current_epoch:03d}.png")
-            save_image(grid, folder / "latest.png")
-        caption = "masked input | mask | raw output | composite | ground truth"
+            Image.fromarray(picture).save(folder / f"step_{step:07d}.png")
+            Image.fromarray(picture).save(folder / "latest.png")
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image(self.key, [grid], step=trainer.global_step, caption=[caption])
+                logger.log_image(self.key, [picture], step=step, caption=[CAPTION])
             elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image(self.key, grid, trainer.global_step)
+                logger.experiment.add_image(self.key, picture, step, dataformats="HWC")

@@ -16,6 +16,7 @@ from pconv_lightning.data.masking import (
     MaskSource,
     TrainMasks,
 )
+from pconv_lightning.data.predict import PredictFolder
 from pconv_lightning.data.samples import SampleBuilder
 from pconv_lightning.data.transforms import eval_transform, train_transform
 from pconv_lightning.masks import MaskGenerator, RandomShapesMaskGenerator
@@ -36,6 +37,8 @@ class InpaintingDataModule(LightningDataModule):
     Args:
         train, val, test: sources: an image folder (``backend="folder"``) or a folder /
             object-store URL of litdata shards (``backend="litdata"``). None: no such split.
+        predict, predict_masks: ``pconv predict``'s image folder (whole images, one per batch)
+            and mask folder (white = hole, matched by file stem).
         image_size: side of the square crops.
         mask_generator: training masks, a fresh one per (seed, epoch, index);
             None means ``RandomShapesMaskGenerator()``.
@@ -70,6 +73,8 @@ class InpaintingDataModule(LightningDataModule):
         max_eval_samples: int | None = None,
         eval_repeats: int = 1,
         cache_dir: str | None = None,
+        predict: str | None = None,
+        predict_masks: str | None = None,
     ) -> None:
         super().__init__()
         if backend not in BACKENDS:
@@ -112,13 +117,28 @@ class InpaintingDataModule(LightningDataModule):
         return dataset
 
     def setup(self, stage: str) -> None:
-        """Scan or open the sources the stage needs (``fit``: train and val)."""
+        """Scan or open the sources the stage needs (``fit``: train and val; ``validate``,
+        ``test``, ``predict``: their own, which must be given)."""
+        if stage == "predict":
+            if self.hparams.predict is None or self.hparams.predict_masks is None:
+                raise ValueError(
+                    "InpaintingDataModule: stage 'predict' needs --data.predict (image folder) "
+                    "and --data.predict_masks (masks matched by file stem, white = hole)"
+                )
+            self.datasets["predict"] = PredictFolder(
+                self.hparams.predict, self.hparams.predict_masks
+            )
+            return
         splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
         for split in splits.get(stage, ()):
             if split not in self.datasets and self.hparams[split] is not None:
                 self.datasets[split] = self._build(split)
-        if stage == "fit" and "train" not in self.datasets:
-            raise ValueError("InpaintingDataModule: stage 'fit' needs a `train` source")
+        needed = {"fit": "train", "validate": "val", "test": "test"}.get(stage)
+        if needed is not None and needed not in self.datasets:
+            raise ValueError(
+                f"InpaintingDataModule: stage {stage!r} needs a `{needed}` source "
+                f"(--data.{needed} FOLDER); it is not set"
+            )
 
     def _loader(self, split: str) -> DataLoader | list:
         if split not in self.datasets:
@@ -141,6 +161,12 @@ class InpaintingDataModule(LightningDataModule):
 
     def test_dataloader(self) -> DataLoader | list:
         return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        """Whole images of any size, one per batch."""
+        return DataLoader(
+            self.datasets["predict"], batch_size=1, num_workers=self.hparams.num_workers
+        )
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Move the batch's ``skipped`` paths into :attr:`skipped_files`.

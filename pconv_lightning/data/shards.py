@@ -20,9 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import litdata
-from torchvision.transforms.v2 import functional as TF
-
 from pconv_lightning.data.filelist import load_file_list
 from pconv_lightning.data.images import UnreadableImageError, load_rgb
 
@@ -30,6 +27,9 @@ log = logging.getLogger(__name__)
 
 
 def _record(path: str, root: str, image_size: int | None) -> Iterator[dict[str, Any]]:
+    import litdata  # here and below: litdata and torchvision import torch, not for --help
+    from torchvision.transforms.v2 import functional as TF
+
     try:
         image = load_rgb(path)
     except UnreadableImageError as err:
@@ -67,6 +67,8 @@ def write_shards(
     """
     if image_size is not None and image_size < 1:
         raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
+    import litdata
+
     files = load_file_list(src_dir, cache_dir=cache_dir)
     root = str(files.root)
     previous = multiprocessing.get_start_method(allow_none=True)

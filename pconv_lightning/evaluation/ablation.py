@@ -39,19 +39,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-import pandas as pd
-import torch
+from typing import TYPE_CHECKING
 
 from pconv_lightning.evaluation.command import main as evaluate_main
-from pconv_lightning.evaluation.report import (
-    ALL,
-    FLOAT_FORMAT,
-    HEADERS,
-    markdown_table,
-    plot_by_bucket,
-    score_columns,
-)
+
+if TYPE_CHECKING:  # pandas and torch are imported to run, not for `pconv ablate --help`
+    import pandas as pd
 
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False, "l1_hole": False, "lpips": False}
 
@@ -63,9 +56,9 @@ def run_name(config: Path) -> str:
 
 def train(base: Path, generator: Path, root: Path, overrides: list[str]) -> Path:
     """One ``pconv fit`` run; returns its ``last.ckpt``."""
-    from pconv_lightning.cli import cli_main  # not at the top: pconv_lightning.cli imports us
+    from pconv_lightning.training_cli import run  # here: `pconv ablate --help` stays fast
 
-    cli_main(
+    run(
         [
             "fit",
             f"--config={base}",
@@ -82,11 +75,17 @@ def train(base: Path, generator: Path, root: Path, overrides: list[str]) -> Path
 
 def trained_steps(checkpoint: Path) -> int:
     """The ``global_step`` stored in a Lightning checkpoint (loaded without pickle)."""
+    import torch
+
     return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"])
 
 
 def winners(summary: pd.DataFrame) -> pd.DataFrame:
     """Per bucket (border ``all``, and overall): the best generator for every score."""
+    import pandas as pd
+
+    from pconv_lightning.evaluation.report import ALL, score_columns
+
     rows = summary[summary["border"] == ALL]
     table = []
     for bucket, part in rows.groupby("bucket", sort=False):
@@ -102,6 +101,15 @@ def write_comparison(
     out: Path, summary: pd.DataFrame, runs: dict[str, tuple[Path, int, Path]]
 ) -> Path:
     """``ablation.md``, ``ablation.csv``, ``winners.csv`` and ``ablation.png`` in ``out``."""
+    from pconv_lightning.evaluation.report import (
+        ALL,
+        FLOAT_FORMAT,
+        HEADERS,
+        markdown_table,
+        plot_by_bucket,
+        score_columns,
+    )
+
     table = summary[summary["border"] == ALL].drop(columns="border")
     best = winners(summary)
     table.to_csv(out / "ablation.csv", index=False, float_format=FLOAT_FORMAT)
@@ -174,6 +182,8 @@ def evaluate_args(args: argparse.Namespace, checkpoints: dict[str, Path]) -> lis
 
 def run(args: argparse.Namespace, overrides: list[str]) -> Path:
     """Train every generator, evaluate all runs, write the comparison; returns its path."""
+    import pandas as pd
+
     names = [run_name(g) for g in args.generators]
     if len(set(names)) != len(names):
         raise ValueError(f"generator configs must have distinct names, got {names}")

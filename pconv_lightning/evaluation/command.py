@@ -21,19 +21,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from pconv_lightning.evaluation.methods import InpaintingMethod, NetworkMethod, baselines
-from pconv_lightning.evaluation.pairs import (
-    list_images,
-    make_pairs,
-    missing_cells,
-    pairs_description,
-    remeasure,
-)
-from pconv_lightning.evaluation.report import write_report
-from pconv_lightning.evaluation.runner import evaluate
 from pconv_lightning.masks.evaluation import make_evaluation_set
 from pconv_lightning.masks.manifest import (
     MANIFEST_NAME,
@@ -41,6 +30,9 @@ from pconv_lightning.masks.manifest import (
     index_mask_folder,
     read_manifest,
 )
+
+if TYPE_CHECKING:  # torch and pandas are imported to run, not for `pconv evaluate --help`
+    from pconv_lightning.evaluation.methods import InpaintingMethod
 
 BASELINES = (
     "telea and ns (cv2.inpaint, radius 3, on the 8-bit image), mean (mean colour of the valid "
@@ -93,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=positive, help="use at most N images, spread evenly")
     parser.add_argument("--batch-size", type=positive, default=8)
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --builtin-masks")
     parser.add_argument("--no-baselines", action="store_true", help="checkpoints only")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -118,6 +110,8 @@ def evaluation_masks(args: argparse.Namespace) -> tuple[list[EvalMask], str]:
 
 
 def build_methods(args: argparse.Namespace) -> list[InpaintingMethod]:
+    from pconv_lightning.evaluation.methods import NetworkMethod, baselines
+
     methods: list[InpaintingMethod] = []
     for name, path in args.checkpoint:
         method = NetworkMethod(name, path, args.device)
@@ -132,6 +126,20 @@ def build_methods(args: argparse.Namespace) -> list[InpaintingMethod]:
 
 def run(args: argparse.Namespace) -> Path:
     """Evaluate as ``args`` say; returns the Markdown report's path."""
+    import torch
+
+    from pconv_lightning.evaluation.pairs import (
+        list_images,
+        make_pairs,
+        missing_cells,
+        pairs_description,
+        remeasure,
+    )
+    from pconv_lightning.evaluation.report import write_report
+    from pconv_lightning.evaluation.runner import evaluate
+
+    if args.device is None:
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     methods = build_methods(args)

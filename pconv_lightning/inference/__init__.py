@@ -1,11 +1,14 @@
-"""Inference at any image size: padding, feathered tiles, PyTorch or onnxruntime engines."""
+"""Inference at any image size: padding, feathered tiles, PyTorch or onnxruntime engines (names
+imported on first use)."""
 
-from pconv_lightning.inference.predictor import (
-    Engine,
-    Inpainter,
-    OnnxEngine,
-    TorchEngine,
-    load_engine,
-)
+from pconv_lightning.lazy import lazy_exports
 
-__all__ = ["Engine", "Inpainter", "OnnxEngine", "TorchEngine", "load_engine"]
+_EXPORTS = {
+    "Engine": "pconv_lightning.inference.predictor",
+    "Inpainter": "pconv_lightning.inference.predictor",
+    "OnnxEngine": "pconv_lightning.inference.predictor",
+    "TorchEngine": "pconv_lightning.inference.predictor",
+    "load_engine": "pconv_lightning.inference.predictor",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -8,56 +8,45 @@ input's, bit for bit; only the holes change.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from pconv_lightning.checkpoint import UnsafeCheckpointError
-from pconv_lightning.data.filelist import IMAGE_EXTENSIONS
 from pconv_lightning.data.images import UnreadableImageError, load_rgb
-from pconv_lightning.inference.predictor import Inpainter, load_engine
+from pconv_lightning.data.mask_pairs import InputError, image_files, match_masks, missing_message
 from pconv_lightning.masks.io import load_mask
 
+if TYPE_CHECKING:  # torch is imported to run, not for `pconv inpaint --help`
+    from pconv_lightning.inference.predictor import Inpainter
+
 POLARITY = {"white-hole": 255, "black-hole": 0}  # mask colour that marks the hole
-_SUFFIXES = IMAGE_EXTENSIONS | {".bmp", ".tif", ".tiff"}
+log = logging.getLogger(__name__)
 
 
-class InputError(ValueError):
-    """Bad command-line input: a missing file or mask, or no images."""
+def pair_masks(image: Path, mask: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """``(pairs, missing)``: one mask file for every image, or masks matched by file stem;
+    ``missing`` lists the images without a mask."""
+    return match_masks(image_files(image, "--image"), mask)
 
 
-def _images(path: Path, what: str) -> list[Path]:
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise InputError(f"{what} {path} does not exist")
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in _SUFFIXES and p.is_file())
-    if not files:
-        raise InputError(f"{what} folder {path} holds no {'/'.join(sorted(_SUFFIXES))} files")
-    return files
+def resized_mask(valid: np.ndarray, size: tuple[int, int], mask: Path) -> np.ndarray:
+    """``valid`` resized to ``size`` (width, height) with nearest neighbour, logged.
 
-
-def pair_masks(image: Path, mask: Path) -> list[tuple[Path, Path]]:
-    """(image, mask) pairs: one mask file for every image, or masks matched by file stem."""
-    images = _images(image, "--image")
-    if mask.is_file():
-        return [(i, mask) for i in images]
-    by_stem: dict[str, Path] = {}
-    for m in _images(mask, "--mask"):
-        if m.stem in by_stem:
-            raise InputError(f"masks {by_stem[m.stem]} and {m} share the stem {m.stem!r}")
-        by_stem[m.stem] = m
-    missing = [i for i in images if i.stem not in by_stem]
-    if missing:
-        names = ", ".join(str(i) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise InputError(
-            f"no mask in {mask} for {len(missing)} image(s): {names} "
-            f"(expected e.g. {mask / (missing[0].stem + '.png')})"
-        )
-    return [(i, by_stem[i.stem]) for i in images]
+    Shape: (h, w) uint8 -> (height, width) uint8, 1 = valid.
+    """
+    log.warning(
+        "resizing mask %s from %dx%d to %dx%d (nearest neighbour)",
+        mask,
+        valid.shape[1],
+        valid.shape[0],
+        *size,
+    )
+    return np.asarray(Image.fromarray(valid).resize(size, Image.Resampling.NEAREST))
 
 
 def concat_strip(image: np.ndarray, mask: np.ndarray, result: np.ndarray) -> np.ndarray:
@@ -72,16 +61,26 @@ def concat_strip(image: np.ndarray, mask: np.ndarray, result: np.ndarray) -> np.
 
 
 def inpaint_file(
-    inpainter: Inpainter, image: Path, mask: Path, output: Path, hole_value: int, concat: bool
+    inpainter: Inpainter,
+    image: Path,
+    mask: Path,
+    output: Path,
+    hole_value: int,
+    concat: bool,
+    resize_mask: bool = False,
 ) -> Path:
-    """Inpaint one image and write ``OUTPUT/<stem>.png`` (and ``<stem>_concat.png``)."""
+    """Inpaint one image and write ``OUTPUT/<stem>.png`` (and ``<stem>_concat.png``); a mask
+    of another size is an error unless ``resize_mask``."""
     rgb = np.asarray(load_rgb(image))
     valid = load_mask(mask, hole_value=hole_value)
     if valid.shape != rgb.shape[:2]:
-        raise InputError(
-            f"mask {mask} is {valid.shape[1]}x{valid.shape[0]} but image {image} is "
-            f"{rgb.shape[1]}x{rgb.shape[0]} (width x height); they must match"
-        )
+        if not resize_mask:
+            raise InputError(
+                f"mask {mask} is {valid.shape[1]}x{valid.shape[0]} but image {image} is "
+                f"{rgb.shape[1]}x{rgb.shape[0]} (width x height); they must match, or pass "
+                "--resize-mask"
+            )
+        valid = resized_mask(valid, (rgb.shape[1], rgb.shape[0]), mask)
     result = inpainter(rgb, valid)
     target = output / f"{image.stem}.png"
     Image.fromarray(result).save(target)
@@ -119,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", required=True, type=Path, help="folder for the results")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow --output to be the --image folder (results replace same-named inputs)",
+    )
+    parser.add_argument(
+        "--resize-mask",
+        action="store_true",
+        help="resize a mask of another size to its image (nearest neighbour, logged)",
+    )
+    parser.add_argument(
         "--mask-polarity",
         choices=list(POLARITY),
         default="white-hole",
@@ -143,29 +152,60 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _same_folder(image: Path, output: Path) -> bool:
+    folder = image if image.is_dir() else image.parent
+    return output.exists() and folder.resolve() == output.resolve()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run ``pconv inpaint``; 0 on success, 1 if any image failed, 2 for bad arguments."""
+    """Run ``pconv inpaint``; 0 on success, 1 if any image failed or had no mask, 2 for bad
+    arguments."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(format="pconv inpaint: %(message)s")
+    if _same_folder(args.image, args.output) and not args.overwrite:
+        print(
+            f"pconv inpaint: error: --output {args.output} is the input folder; results would "
+            "replace the originals: choose another folder or pass --overwrite",
+            file=sys.stderr,
+        )
+        return 2
+    from pconv_lightning.checkpoint import UnsafeCheckpointError
+    from pconv_lightning.inference.predictor import Inpainter, load_engine
+
     try:
-        pairs = pair_masks(args.image, args.mask)
+        pairs, missing = pair_masks(args.image, args.mask)
         engine = load_engine(args.checkpoint, args.device)
         inpainter = Inpainter(engine, args.tile_size, args.overlap)
     except (InputError, FileNotFoundError, UnsafeCheckpointError, ValueError) as err:
         print(f"pconv inpaint: error: {err}", file=sys.stderr)
         return 2
+    if missing:
+        print(f"pconv inpaint: error: {missing_message(missing, args.mask)}", file=sys.stderr)
     args.output.mkdir(parents=True, exist_ok=True)
     failed = 0
-    for image, mask in tqdm(pairs, unit="image", disable=len(pairs) == 1, file=sys.stderr):
+    total = len(pairs) + len(missing)
+    for image, mask in tqdm(pairs, unit="image", disable=len(pairs) <= 1, file=sys.stderr):
         try:
             inpaint_file(
-                inpainter, image, mask, args.output, POLARITY[args.mask_polarity], args.concat
+                inpainter,
+                image,
+                mask,
+                args.output,
+                POLARITY[args.mask_polarity],
+                args.concat,
+                args.resize_mask,
             )
         except (UnreadableImageError, InputError, ValueError) as err:
             failed += 1
             tqdm.write(f"pconv inpaint: error: {err}", file=sys.stderr)
-    if failed:
-        print(f"pconv inpaint: {failed} of {len(pairs)} image(s) failed", file=sys.stderr)
+    done = len(pairs) - failed
+    print(f"wrote {done} result(s) to {args.output}")
+    if failed or missing:
+        print(
+            f"pconv inpaint: {failed + len(missing)} of {total} image(s) failed "
+            f"({len(missing)} without a mask, {failed} with an error)",
+            file=sys.stderr,
+        )
         return 1
-    print(f"wrote {len(pairs)} result(s) to {args.output}")
     return 0

@@ -8,9 +8,16 @@ import itertools
 import numpy as np
 
 BUCKET_EDGES: tuple[float, ...] = (0.01, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
-BUCKET_NAMES: tuple[str, ...] = tuple(
-    f"({lo:g},{hi:g}]" for lo, hi in itertools.pairwise(BUCKET_EDGES)
-)
+
+
+def bucket_label(index: int) -> str:
+    """``10-20`` for bucket 1, (0.1, 0.2]: percent of the image that is hole. The one label of
+    a bucket in every table, plot, message and metric name (``val/psnr_10-20``)."""
+    lo, hi = BUCKET_EDGES[index], BUCKET_EDGES[index + 1]
+    return f"{round(lo * 100)}-{round(hi * 100)}"
+
+
+BUCKET_NAMES: tuple[str, ...] = tuple(bucket_label(i) for i in range(len(BUCKET_EDGES) - 1))
 
 
 def hole_ratio(mask: np.ndarray) -> float:

@@ -53,12 +53,12 @@ def format_table(stats: MaskStats) -> str:
     """Per-bucket counts, share, border split and mean ratio, plus the out-of-range rows."""
     buckets = np.array([ratio_bucket(r) for r in stats.ratios], dtype=int)
     low = stats.ratios <= BUCKET_EDGES[0]
-    groups = [("<=0.01", low), *((n, buckets == i) for i, n in enumerate(BUCKET_NAMES))]
-    groups += [(">0.6", (buckets < 0) & ~low), ("all", np.ones_like(low))]
+    groups = [("0-1", low), *((n, buckets == i) for i, n in enumerate(BUCKET_NAMES))]
+    groups += [("60-100", (buckets < 0) & ~low), ("all", np.ones_like(low))]
     total = max(len(stats.ratios), 1)
     lines = [
         stats.name,
-        f"{'bucket':<10}{'count':>7}{'share':>8}{'border':>8}{'inner':>7}{'mean ratio':>12}",
+        f"{'hole (%)':<10}{'count':>7}{'share':>8}{'border':>8}{'inner':>7}{'mean ratio':>12}",
     ]
     for name, sel in groups:
         count = int(sel.sum())

@@ -1,0 +1,140 @@
+"""LightningCLI's ``fit``, ``validate``, ``test`` and ``predict`` for :class:`InpaintingModule`
+and :class:`InpaintingDataModule`, starting from the packaged ``configs/base.yaml``.
+
+:mod:`pconv_lightning.cli` imports this module only for those four commands, so the other
+commands start without Lightning.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
+
+from pconv_lightning.callbacks import (
+    BucketMetricsTable,
+    ImageGridLogger,
+    LastCheckpoint,
+    PredictionWriter,
+    Stage2Finetune,
+)
+from pconv_lightning.data import InpaintingDataModule
+from pconv_lightning.module import InpaintingModule
+from pconv_lightning.progress import EpochProgressBar
+
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+BASE_CONFIG = resources.files("pconv_lightning.configs") / "base.yaml"
+_WANDB = "lightning.pytorch.loggers.WandbLogger"
+
+
+class LoggerSaveConfigCallback(SaveConfigCallback):
+    """Saves ``config.yaml`` to the log dir and the full resolved config into the W&B run."""
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        config = json.loads(self.parser.dump(self.config, skip_none=False, format="json"))
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.config.update({"cli": config}, allow_val_change=True)
+
+
+def _checkpoint_dir(root: str) -> str:
+    return str(Path(root) / "checkpoints")
+
+
+def _loggers(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    return [value] if value is not None and not isinstance(value, bool) else []
+
+
+class PConvCLI(LightningCLI):
+    """LightningCLI with the project's model and data module.
+
+    Callbacks every run has, configured under their own keys and writing under
+    ``trainer.default_root_dir``: ``best_checkpoint`` (best by ``val/psnr``),
+    ``last_checkpoint`` (:class:`LastCheckpoint`: the one ``last.ckpt``, always the newest),
+    ``image_grid``, ``bucket_table``, ``stage2`` (:class:`Stage2Finetune`, idle until
+    ``stage2.at_step`` or ``at_epoch``) and ``prediction_writer`` (``pconv predict``).
+    A W&B logger's ``save_dir`` follows ``trainer.default_root_dir``.
+    """
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "best_checkpoint")
+        parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
+        parser.set_defaults(
+            {
+                "best_checkpoint.save_last": False,  # last.ckpt is last_checkpoint's alone
+                "best_checkpoint.monitor": "val/psnr",
+                "best_checkpoint.mode": "max",
+                "best_checkpoint.save_top_k": 1,
+                "best_checkpoint.filename": "best-{epoch:03d}-{step:07d}",
+                "best_checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        for key in ("last_checkpoint", "best_checkpoint"):
+            parser.link_arguments(
+                "trainer.default_root_dir", f"{key}.dirpath", compute_fn=_checkpoint_dir
+            )
+        parser.add_lightning_class_args(ImageGridLogger, "image_grid")
+        parser.add_lightning_class_args(BucketMetricsTable, "bucket_table")
+        parser.add_lightning_class_args(Stage2Finetune, "stage2")
+        parser.add_lightning_class_args(PredictionWriter, "prediction_writer")
+
+    def before_instantiate_classes(self) -> None:
+        """Point W&B at ``default_root_dir``; refuse evaluation commands without weights."""
+        config = self.config[self.subcommand]
+        trainer = config.trainer
+        for logger in _loggers(trainer.logger):
+            if getattr(logger, "class_path", None) == _WANDB:
+                logger.init_args.save_dir = trainer.default_root_dir
+        if self.subcommand != "fit" and not config.get("ckpt_path"):
+            self.parser.error(
+                f"pconv {self.subcommand} needs --ckpt_path: a checkpoint file, or `last` for "
+                f"{_checkpoint_dir(trainer.default_root_dir)}/last.ckpt (without one the "
+                "untrained network would be scored)"
+            )
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """Add :class:`EpochProgressBar` unless the bar is off or another one is configured."""
+        trainer = self._get(self.config_init, "trainer", default={})
+        callbacks = list(trainer.get("callbacks") or [])
+        has_bar = any(isinstance(c, ProgressBar) for c in callbacks)
+        if _RICH_AVAILABLE and trainer.get("enable_progress_bar") is not False and not has_bar:
+            kwargs["callbacks"] = [*callbacks, EpochProgressBar()]
+        return super().instantiate_trainer(**kwargs)
+
+    def after_fit(self) -> None:
+        """Say where the results are (W&B prints its own sync command for offline runs)."""
+        root = Path(self.trainer.default_root_dir)
+        print(f"results in {root}/: checkpoints/, samples/, val_metrics_by_bucket.md")
+
+
+def run(args: list[str] | None = None) -> PConvCLI:
+    """Run a Lightning subcommand with ``args`` (``None``: ``sys.argv[1:]``)."""
+    with resources.as_file(BASE_CONFIG) as base, warnings.catch_warnings():
+        # Messages that tell a user nothing: args are given on purpose (in-process callers such
+        # as `pconv ablate` and notebooks); VGG16 is frozen in eval mode by design (and so is
+        # the encoder's BatchNorm in stage 2); Lightning's own use of a torch API it deprecates.
+        for message in (
+            "LightningCLI's args parameter",
+            r"Found \d+ module\(s\) in eval mode at the start of training",
+            r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        ):
+            warnings.filterwarnings("ignore", message)
+        return PConvCLI(
+            InpaintingModule,
+            InpaintingDataModule,
+            save_config_callback=LoggerSaveConfigCallback,
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={cmd: {"default_config_files": [str(base)]} for cmd in SUBCOMMANDS},
+            args=args,
+            auto_configure_optimizers=False,
+        )

@@ -1,0 +1,114 @@
+"""The `pconv` command tree: one help listing every command, every command's --help, lazy
+imports (no torch to print a tool's help), modules that depend downwards only, and the
+messages a user sees."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from training_helpers import CONFIGS, REPO, SAMPLES
+
+from pconv_lightning.cli import TOOLS, TRAINING, cli_main
+
+COMMANDS = [*TRAINING, *TOOLS]
+LISTED = ("fit", "validate", "test", "predict", "inpaint", "export", "app", "evaluate", "ablate")
+
+
+def test_help_lists_every_command_with_a_line(capsys):
+    assert cli_main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in [*LISTED, "masks", "shards", *COMMANDS]:
+        line = next((row for row in out.splitlines() if row.split()[:1] == [name]), None)
+        assert line is not None and len(line.split()) > 2, name
+
+
+def test_unknown_command_fails_naming_it(capsys):
+    assert cli_main(["fitt"]) == 2
+    assert "unknown command 'fitt'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_help_works(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main([command, "--help"])
+    assert exit_info.value.code in (0, None)
+    assert "usage:" in capsys.readouterr().out
+
+
+def _modules_after(code: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\nprint(' '.join(sys.modules))"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(done.stdout.split())
+
+
+@pytest.mark.parametrize("tool", list(TOOLS))
+def test_tool_help_imports_no_torch(tool):
+    code = (
+        "from pconv_lightning.cli import cli_main\n"
+        f"try:\n    cli_main([{tool!r}, '--help'])\nexcept SystemExit:\n    pass"
+    )
+    modules = _modules_after(code)
+    assert "torch" not in modules and "lightning" not in modules
+
+
+def test_modules_depend_downwards_only():
+    assert "pconv_lightning.evaluation.ablation" not in _modules_after("import pconv_lightning.cli")
+    ablation = _modules_after("import pconv_lightning.evaluation.ablation")
+    assert "pconv_lightning.cli" not in ablation
+    training = _modules_after("import pconv_lightning.training_cli")
+    assert "pconv_lightning.cli" not in training
+    assert "pconv_lightning.evaluation.ablation" not in training
+
+
+@pytest.mark.slow
+def test_print_config_from_the_command_line_warns_nothing_and_builds_the_net():
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pconv_lightning",
+            "fit",
+            f"--config={CONFIGS / 'quickstart.yaml'}",
+            "--print_config",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "args parameter is intended" not in done.stderr
+    config = yaml.safe_load(done.stdout)
+    assert config["model"]["net"]["class_path"] == "pconv_lightning.models.PConvUNet"
+
+
+def test_quickstart_has_at_least_log_every_n_steps_batches_per_epoch():
+    config = yaml.safe_load((CONFIGS / "quickstart.yaml").read_text())
+    photos = len(list(Path(REPO / config["data"]["train"]).glob("*.jpg")))
+    assert photos == len(list((SAMPLES / "train").iterdir()))
+    batches = photos // config["data"]["batch_size"]  # drop_last
+    assert config["trainer"]["log_every_n_steps"] <= batches
+
+
+class _Trainer:
+    def __init__(self, max_epochs: int | None) -> None:
+        self.max_epochs = max_epochs
+
+
+@pytest.mark.parametrize(
+    ("max_epochs", "expected"), [(-1, "Epoch 49"), (None, "Epoch 49"), (100, "Epoch 49/99")]
+)
+def test_progress_bar_shows_no_negative_epoch_count(max_epochs, expected):
+    from pconv_lightning.progress import EpochProgressBar
+
+    bar = EpochProgressBar()
+    bar._trainer = _Trainer(max_epochs)
+    assert bar._get_train_description(49).strip() == expected
