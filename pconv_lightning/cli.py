@@ -18,7 +18,12 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.loggers import WandbLogger
 
 from pconv_lightning.app import main as app_main
-from pconv_lightning.callbacks import BucketMetricsTable, ImageGridLogger, Stage2Finetune
+from pconv_lightning.callbacks import (
+    BucketMetricsTable,
+    CheckpointMetricSummary,
+    ImageGridLogger,
+    Stage2Finetune,
+)
 from pconv_lightning.data import InpaintingDataModule
 from pconv_lightning.data.shards import main as shards_main
 from pconv_lightning.evaluation.ablation import main as ablate_main
@@ -89,6 +94,8 @@ class PConvCLI(LightningCLI):
         parser.add_lightning_class_args(ImageGridLogger, "image_grid")
         parser.add_lightning_class_args(BucketMetricsTable, "bucket_table")
         parser.add_lightning_class_args(Stage2Finetune, "stage2")
+        # W&B summarises val/psnr by its maximum, as best_checkpoint ranks it (sweeps read it)
+        parser.add_lightning_class_args(CheckpointMetricSummary, "metric_summary")
 
     def after_fit(self) -> None:
         """Say where the results are (W&B prints its own sync command for offline runs)."""

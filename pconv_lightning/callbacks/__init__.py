@@ -3,5 +3,12 @@
 from pconv_lightning.callbacks.bucket_table import BucketMetricsTable
 from pconv_lightning.callbacks.image_grid import ImageGridLogger, result_grid
 from pconv_lightning.callbacks.stage2 import Stage2Finetune
+from pconv_lightning.callbacks.wandb_summary import CheckpointMetricSummary
 
-__all__ = ["BucketMetricsTable", "ImageGridLogger", "Stage2Finetune", "result_grid"]
+__all__ = [
+    "BucketMetricsTable",
+    "CheckpointMetricSummary",
+    "ImageGridLogger",
+    "Stage2Finetune",
+    "result_grid",
+]
