@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from pconv_lightning.checkpoint import UnsafeCheckpointError
+from pconv_lightning.extras import require
 from pconv_lightning.inference.predictor import Inpainter, load_engine
 from pconv_lightning.masks.io import load_mask
 
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         "--max-file-size", default=DEFAULT_MAX_FILE_SIZE, help="largest upload (default 25mb)"
     )
     args = parser.parse_args(argv)
+    require("gradio", "app", "pconv app")  # before the checkpoint loads
     try:
         inpainter = Inpainter(load_engine(args.checkpoint, args.device))
     except (FileNotFoundError, UnsafeCheckpointError, ValueError) as err:

@@ -29,6 +29,7 @@ from pconv_lightning.data.shards import main as shards_main
 from pconv_lightning.evaluation.ablation import main as ablate_main
 from pconv_lightning.evaluation.command import main as evaluate_main
 from pconv_lightning.export import main as export_main
+from pconv_lightning.extras import MissingExtraError
 from pconv_lightning.inference.command import main as inpaint_main
 from pconv_lightning.masks.commands import main as masks_main
 from pconv_lightning.module import InpaintingModule
@@ -125,6 +126,9 @@ def cli_main(args: list[str] | None = None) -> PConvCLI | int:
 
 def main() -> None:
     """Console-script entry point."""
-    result = cli_main()
+    try:
+        result = cli_main()
+    except MissingExtraError as err:  # e.g. `pconv app` without gradio
+        sys.exit(f"pconv: error: {err}")
     if isinstance(result, int):
         sys.exit(result)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from pconv_lightning.checkpoint import UnsafeCheckpointError, load_network
+from pconv_lightning.extras import require
 from pconv_lightning.inference.predictor import MULTIPLE_KEY
 from pconv_lightning.models import PConvUNet
 
@@ -31,6 +32,8 @@ def export_onnx(net: PConvUNet, path: str | Path) -> Path:
         - image: (N, C, H, W) float32, mask: (N, 1, H, W) float32, 1 = valid
         - output: (N, C_out, H, W); H and W multiples of ``net.multiple``
     """
+    for module in ("onnx", "onnxscript"):  # torch.onnx's dynamo exporter imports both
+        require(module, "export", "ONNX export")
     net = net.eval().cpu()
     size = 2 * net.multiple
     image = torch.rand(1, net.in_channels, size, size)
