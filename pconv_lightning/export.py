@@ -32,8 +32,8 @@ def export_onnx(net: PConvUNet, path: str | Path) -> Path:
         - image: (N, C, H, W) float32, mask: (N, 1, H, W) float32, 1 = valid
         - output: (N, C_out, H, W); H and W multiples of ``net.multiple``
     """
-    for module in ("onnx", "onnxscript"):  # torch.onnx's dynamo exporter imports both
-        require(module, "export", "ONNX export")
+    require("onnx", "export", "ONNX export")  # torch.onnx's dynamo exporter imports both
+    require("onnxscript", "export", "ONNX export")
     net = net.eval().cpu()
     size = 2 * net.multiple
     image = torch.rand(1, net.in_channels, size, size)
