@@ -4,6 +4,7 @@ the repository root; W&B summarises val/psnr by the maximum the best checkpoint 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -20,6 +21,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from training_helpers import CONFIGS, REPO, SAMPLES, tiny_args
 from wandb import wandb_agent
+from wandb.apis.public.sweeps import _validate_config_and_fill_distribution
+from wandb.sdk.launch.sweeps.utils import load_sweep_config
 
 from pconv_lightning.callbacks import CheckpointMetricSummary
 from pconv_lightning.cli import cli_main
@@ -46,6 +49,12 @@ class Recorder:
         Recorder.calls.append({"command": command, "env": env})
 
 
+def as_the_server_stores_it(path: Path) -> dict:
+    """The sweep config as `wandb sweep` reads, checks and uploads it, and the agent reads it."""
+    config = _validate_config_and_fill_distribution(load_sweep_config(str(path)))
+    return yaml.safe_load(yaml.dump(json.loads(json.dumps(config))))
+
+
 def agent_command(sweep: dict, point: dict, monkeypatch, wandb_dir: Path) -> tuple[list, dict]:
     """The command and environment ``wandb agent`` starts for ``point`` (wandb's own code)."""
     monkeypatch.setenv("WANDB_DIR", str(wandb_dir))
@@ -64,7 +73,7 @@ def agent_command(sweep: dict, point: dict, monkeypatch, wandb_dir: Path) -> tup
 
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
 def test_sweep_file_is_complete(path: Path):
-    sweep = yaml.safe_load(path.read_text())
+    sweep = as_the_server_stores_it(path)
     assert sweep["metric"] == {"name": "val/psnr", "goal": "maximize"}  # as the module logs it
     assert sweep["project"] == BASE_PROJECT["init_args"]["project"]
     program = REPO / sweep["program"]
@@ -82,7 +91,7 @@ def test_sweep_file_is_complete(path: Path):
 @pytest.mark.slow
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
 def test_sweep_point_runs_as_the_agent_would(path: Path, tmp_path, monkeypatch):
-    sweep = yaml.safe_load(path.read_text())
+    sweep = as_the_server_stores_it(path)
     rng = np.random.default_rng(0)
     point = {name: sample(spec, rng) for name, spec in sweep["parameters"].items()}
     command, env = agent_command(sweep, point, monkeypatch, tmp_path)
