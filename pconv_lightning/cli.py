@@ -69,7 +69,9 @@ class PConvCLI(LightningCLI):
     Callbacks every run has, configured under their own keys and writing under
     ``trainer.default_root_dir``: ``last_checkpoint`` (``last.ckpt`` every N steps; ``best_checkpoint``
     also refreshes it after each validation), ``best_checkpoint`` (best by ``val/psnr``), ``image_grid``, ``bucket_table``
-    and ``stage2`` (:class:`Stage2Finetune`, idle until ``stage2.at_step`` or ``at_epoch``).
+    and ``stage2`` (:class:`Stage2Finetune`, idle until ``stage2.at_step`` or ``at_epoch``);
+    ``metric_summary`` (:class:`CheckpointMetricSummary`) has W&B summarise ``val/psnr`` by its
+    maximum, as ``best_checkpoint`` ranks it.
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -95,7 +97,6 @@ class PConvCLI(LightningCLI):
         parser.add_lightning_class_args(ImageGridLogger, "image_grid")
         parser.add_lightning_class_args(BucketMetricsTable, "bucket_table")
         parser.add_lightning_class_args(Stage2Finetune, "stage2")
-        # W&B summarises val/psnr by its maximum, as best_checkpoint ranks it (sweeps read it)
         parser.add_lightning_class_args(CheckpointMetricSummary, "metric_summary")
 
     def after_fit(self) -> None:
