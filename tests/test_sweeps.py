@@ -4,6 +4,7 @@ the repository root; W&B summarises val/psnr by the maximum the best checkpoint 
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -15,6 +16,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import torch
+import wandb
 import yaml
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -41,12 +43,13 @@ def sample(spec: dict, rng: np.random.Generator):
 
 
 class Recorder:
-    """Stands in for wandb's AgentProcess: keeps the command and environment it is given."""
+    """Stands in for ``subprocess.Popen`` inside wandb's AgentProcess: keeps what it is given."""
 
     calls: ClassVar[list[dict]] = []
 
-    def __init__(self, command=None, env=None, **kwargs) -> None:
+    def __init__(self, command, env=None, **kwargs) -> None:
         Recorder.calls.append({"command": command, "env": env})
+        self.stdin = io.StringIO()
 
 
 def as_the_server_stores_it(path: Path) -> dict:
@@ -55,18 +58,22 @@ def as_the_server_stores_it(path: Path) -> dict:
     return yaml.safe_load(yaml.dump(json.loads(json.dumps(config))))
 
 
-def agent_command(sweep: dict, point: dict, monkeypatch, wandb_dir: Path) -> tuple[list, dict]:
-    """The command and environment ``wandb agent`` starts for ``point`` (wandb's own code)."""
-    monkeypatch.setenv("WANDB_DIR", str(wandb_dir))
+def agent_command(sweep: dict, point: dict, run_id: str, monkeypatch, tmp: Path):
+    """The command and environment ``wandb agent`` starts for ``point``: wandb's own Agent and
+    AgentProcess, with only ``subprocess.Popen`` recorded instead of called."""
+    monkeypatch.setenv("WANDB_DIR", str(tmp))
     monkeypatch.setenv("WANDB_SWEEP_ID", "sweep0")
     for name in ("WANDB_RUN_ID", "WANDB_SWEEP_PARAM_PATH"):  # the agent sets them: restore
         monkeypatch.setenv(name, "unset")
-    monkeypatch.setattr(wandb_agent, "AgentProcess", Recorder)
-    Recorder.calls.clear()
     agent = wandb_agent.Agent(api=None, queue=None, sweep_id="sweep0")
     agent._sweep_command = list(sweep["command"])  # as Agent.run() reads it from the server
     args = {name: {"value": value} for name, value in point.items()}
-    agent._command_run({"type": "run", "run_id": "run0", "program": sweep["program"], "args": args})
+    Recorder.calls.clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(subprocess, "Popen", Recorder)
+        agent._command_run(
+            {"type": "run", "run_id": run_id, "program": sweep["program"], "args": args}
+        )
     (call,) = Recorder.calls
     return call["command"], call["env"]
 
@@ -94,10 +101,11 @@ def test_sweep_point_runs_as_the_agent_would(path: Path, tmp_path, monkeypatch):
     sweep = as_the_server_stores_it(path)
     rng = np.random.default_rng(0)
     point = {name: sample(spec, rng) for name, spec in sweep["parameters"].items()}
-    command, env = agent_command(sweep, point, monkeypatch, tmp_path)
+    run_id = f"run-{path.stem.replace('_', '-')}"
+    command, env = agent_command(sweep, point, run_id, monkeypatch, tmp_path)
     assert command[:2] == ["/usr/bin/env", sweep["program"]]
     assert all(f"--{k}={v}" in command for k, v in point.items())
-    assert env["WANDB_RUN_ID"] == "run0" and env["WANDB_SWEEP_ID"] == "sweep0"
+    assert env["WANDB_RUN_ID"] == run_id and env["WANDB_SWEEP_ID"] == "sweep0"
     overrides = tiny_args(tmp_path / "ignored", steps=4)  # fit_point.sh sets the run's folder
     overrides += ["--trainer.val_check_interval=2"]
     if "masks_nvidia" in str(point.get("config", "")):
@@ -111,11 +119,11 @@ def test_sweep_point_runs_as_the_agent_would(path: Path, tmp_path, monkeypatch):
         [*command, *overrides], cwd=root, env=env, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    run = root / "outputs" / "sweeps" / "sweep0" / "run0"
+    run = root / "outputs" / "sweeps" / "sweep0" / run_id
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
     assert ckpt["global_step"] == 4
     assert (run / "val_metrics_by_bucket.md").is_file()
-    assert list((root / "outputs" / "sweeps" / "wandb").glob("offline-run-*-run0"))
+    assert list((root / "outputs" / "sweeps" / "wandb").glob(f"offline-run-*-{run_id}"))
     hparams = {**ckpt["hyper_parameters"], **ckpt["datamodule_hyper_parameters"]}
     for name, value in point.items():  # the point's values reached the model and data
         if name == "config":
@@ -136,6 +144,12 @@ def test_fit_point_names_a_missing_interpreter(tmp_path):
     )
     assert result.returncode == 2 and "PCONV_PYTHON" in result.stderr
     assert str(tmp_path / "nope") in result.stderr
+
+
+@pytest.fixture
+def no_open_run():
+    """WandbLogger reuses a run an earlier in-process test left open: finish it first."""
+    wandb.finish()
 
 
 class ScriptedPSNR(LightningModule):
@@ -168,7 +182,7 @@ class ScriptedPSNR(LightningModule):
         return torch.utils.data.DataLoader(torch.zeros(1, 1), batch_size=1)
 
 
-def test_offline_run_summarises_val_psnr_by_its_maximum(tmp_path):
+def test_offline_run_summarises_val_psnr_by_its_maximum(tmp_path, no_open_run):
     logger = WandbLogger(save_dir=tmp_path, offline=True, project="pconv-test")
     best = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val/psnr", mode="max")
     trainer = Trainer(
@@ -189,7 +203,7 @@ def test_offline_run_summarises_val_psnr_by_its_maximum(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_run_summary_is_the_best_checkpoints_score(tmp_path, monkeypatch):
+def test_cli_run_summary_is_the_best_checkpoints_score(tmp_path, monkeypatch, no_open_run):
     monkeypatch.chdir(tmp_path)
     cli = cli_main(
         [
