@@ -156,6 +156,7 @@ def test_bootstrap_installs_the_package_with_every_extra():
     assert "-r requirements/lock.txt" in script
 
 
+@pytest.mark.slow
 def test_package_imports_without_the_extras():
     """A lean install: every module but the Gradio page imports with the extras missing."""
     code = f"""
