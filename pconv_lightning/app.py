@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pconv_lightning.extras import require
 from pconv_lightning.masks.io import load_mask
 
 MIN_SIDE = 16
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         "--max-file-size", default=DEFAULT_MAX_FILE_SIZE, help="largest upload (default 25mb)"
     )
     args = parser.parse_args(argv)
+    require("gradio", "app", "pconv app")  # before the checkpoint loads
     from pconv_lightning.checkpoint import UnsafeCheckpointError  # torch: not for --help
     from pconv_lightning.inference.predictor import Inpainter, load_engine
 

@@ -80,6 +80,11 @@ def cli_main(args: list[str] | None = None) -> Any:
 
 def main() -> None:
     """Console-script entry point."""
-    result = cli_main()
+    from pconv_lightning.extras import MissingExtraError
+
+    try:
+        result = cli_main()
+    except MissingExtraError as err:  # e.g. `pconv app` without gradio
+        sys.exit(f"pconv: error: {err}")
     if isinstance(result, int):
         sys.exit(result)

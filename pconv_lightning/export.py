@@ -15,6 +15,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pconv_lightning.extras import require
+
 if TYPE_CHECKING:  # torch is imported when exporting, not for `pconv export --help`
     from pconv_lightning.models import PConvUNet
 
@@ -29,6 +31,8 @@ def export_onnx(net: PConvUNet, path: str | Path) -> Path:
         - image: (N, C, H, W) float32, mask: (N, 1, H, W) float32, 1 = valid
         - output: (N, C_out, H, W); H and W multiples of ``net.multiple``
     """
+    require("onnx", "export", "ONNX export")  # torch.onnx's dynamo exporter imports both
+    require("onnxscript", "export", "ONNX export")
     import torch
 
     from pconv_lightning.inference.predictor import MULTIPLE_KEY

@@ -21,6 +21,7 @@ from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
 
 from pconv_lightning.callbacks import (
     BucketMetricsTable,
+    CheckpointMetricSummary,
     ImageGridLogger,
     LastCheckpoint,
     PredictionWriter,
@@ -87,6 +88,7 @@ class PConvCLI(LightningCLI):
         parser.add_lightning_class_args(BucketMetricsTable, "bucket_table")
         parser.add_lightning_class_args(Stage2Finetune, "stage2")
         parser.add_lightning_class_args(PredictionWriter, "prediction_writer")
+        parser.add_lightning_class_args(CheckpointMetricSummary, "metric_summary")
 
     def before_instantiate_classes(self) -> None:
         """Point W&B at ``default_root_dir``; refuse evaluation commands without weights."""

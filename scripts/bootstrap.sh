@@ -14,8 +14,10 @@ fi
 echo "bootstrap: installing .venv from requirements/lock.txt (first run takes a few minutes)" >&2
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip uv
+# lock.txt pins the runtime dependencies and every extra of setup.cfg ([app], [export], [dev]):
+# `make` gets the web app, ONNX and the test tools; the package itself adds no unpinned ones.
 .venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements/lock.txt
-.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps --config-settings editable_mode=compat -e .
+.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps --config-settings editable_mode=compat -e ".[app,export,dev]"
 .venv/bin/python -c "import torch, torchvision; print('bootstrap: torch', torch.__version__, 'torchvision', torchvision.__version__)" >&2
 echo "$want" > .venv/.lock-hash
 .venv/bin/python -m pconv_lightning.weights.command vgg16

@@ -1,22 +1,36 @@
-"""Each W&B sweep file: sample a point as the sweep controller would, build the command line
-exactly as `wandb agent` does (its own create_sweep_command_args and ${...} expansion), and run
-it with a tiny budget."""
+"""Each W&B sweep file: sample a point as the sweep controller would, have wandb's own agent
+(``Agent._command_run``) build the command line, and run it with a tiny budget from a copy of
+the repository root; W&B summarises val/psnr by the maximum the best checkpoint is chosen by."""
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
+import torch
+import wandb
 import yaml
-from training_helpers import REPO, SAMPLES, tiny_args
-from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import WandbLogger
+from training_helpers import CONFIGS, REPO, SAMPLES, tiny_args
+from wandb import wandb_agent
+from wandb.apis.public.sweeps import _validate_config_and_fill_distribution
+from wandb.sdk.launch.sweeps.utils import load_sweep_config
+
+from pconv_lightning.callbacks import CheckpointMetricSummary
+from pconv_lightning.cli import cli_main
 
 SWEEPS = sorted((REPO / "experiments" / "sweeps").glob("*.yaml"))
+BASE_PROJECT = yaml.safe_load((CONFIGS / "base.yaml").read_text())["trainer"]["logger"][0]
 
 
 def sample(spec: dict, rng: np.random.Generator):
@@ -28,39 +42,183 @@ def sample(spec: dict, rng: np.random.Generator):
     return float(rng.uniform(spec["min"], spec["max"]))
 
 
-def agent_command(sweep: dict, point: dict) -> list[str]:
-    """What wandb/wandb_agent.py runs for ``point`` (its `_command_run`, program-less form)."""
-    sweep_vars = create_sweep_command_args({"args": {k: {"value": v} for k, v in point.items()}})
-    sweep_vars |= {"interpreter": [sys.executable], "env": ["/usr/bin/env"]}
-    command: list[str] = []
-    for chunk in map(str, sweep["command"]):
-        if chunk.startswith("${") and chunk.endswith("}"):
-            command += sweep_vars.get(chunk[2:-1]) or []
-        else:
-            command.append(chunk)
-    return command
+class Recorder:
+    """Stands in for ``subprocess.Popen`` inside wandb's AgentProcess: keeps what it is given."""
+
+    calls: ClassVar[list[dict]] = []
+
+    def __init__(self, command, env=None, **kwargs) -> None:
+        Recorder.calls.append({"command": command, "env": env})
+        self.stdin = io.StringIO()
+
+
+def as_the_server_stores_it(path: Path) -> dict:
+    """The sweep config as `wandb sweep` reads, checks and uploads it, and the agent reads it."""
+    config = _validate_config_and_fill_distribution(load_sweep_config(str(path)))
+    return yaml.safe_load(yaml.dump(json.loads(json.dumps(config))))
+
+
+def agent_command(sweep: dict, point: dict, run_id: str, monkeypatch, tmp: Path):
+    """The command and environment ``wandb agent`` starts for ``point``: wandb's own Agent and
+    AgentProcess, with only ``subprocess.Popen`` recorded instead of called."""
+    monkeypatch.setenv("WANDB_DIR", str(tmp))
+    monkeypatch.setenv("WANDB_SWEEP_ID", "sweep0")
+    for name in ("WANDB_RUN_ID", "WANDB_SWEEP_PARAM_PATH"):  # the agent sets them: restore
+        monkeypatch.setenv(name, "unset")
+    agent = wandb_agent.Agent(api=None, queue=None, sweep_id="sweep0")
+    agent._sweep_command = list(sweep["command"])  # as Agent.run() reads it from the server
+    args = {name: {"value": value} for name, value in point.items()}
+    Recorder.calls.clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(subprocess, "Popen", Recorder)
+        agent._command_run(
+            {"type": "run", "run_id": run_id, "program": sweep["program"], "args": args}
+        )
+    (call,) = Recorder.calls
+    return call["command"], call["env"]
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
+def test_sweep_file_is_complete(path: Path):
+    sweep = as_the_server_stores_it(path)
+    assert sweep["metric"] == {"name": "val/psnr", "goal": "maximize"}  # as the module logs it
+    assert sweep["project"] == BASE_PROJECT["init_args"]["project"]
+    program = REPO / sweep["program"]
+    assert program.is_file() and os.access(program, os.X_OK)
+    assert sweep["early_terminate"]["type"] == "hyperband"
+    assert "${program}" in sweep["command"] and "${args}" in sweep["command"]
+    budget = yaml.safe_load((CONFIGS / "sweep_256.yaml").read_text())["trainer"]
+    validations = budget["max_steps"] // budget["val_check_interval"]
+    assert sweep["early_terminate"]["min_iter"] < validations  # the first band is reachable
+    configs = [c for c in sweep["command"] if str(c).endswith(".yaml")]
+    configs += [v for spec in sweep["parameters"].values() for v in spec.get("values", [])]
+    assert configs and all((REPO / c).is_file() for c in configs)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
-def test_sweep_point_runs_as_the_agent_would(path: Path, tmp_path):
-    sweep = yaml.safe_load(path.read_text())
-    assert sweep["metric"]["name"] == "val/psnr"  # named exactly as InpaintingModule logs it
+def test_sweep_point_runs_as_the_agent_would(path: Path, tmp_path, monkeypatch):
+    sweep = as_the_server_stores_it(path)
     rng = np.random.default_rng(0)
     point = {name: sample(spec, rng) for name, spec in sweep["parameters"].items()}
-    command = agent_command(sweep, point)
-    assert command[:2] == ["/usr/bin/env", sys.executable]
+    run_id = f"run-{path.stem.replace('_', '-')}"
+    command, env = agent_command(sweep, point, run_id, monkeypatch, tmp_path)
+    assert command[:2] == ["/usr/bin/env", sweep["program"]]
     assert all(f"--{k}={v}" in command for k, v in point.items())
-    overrides = [*tiny_args(tmp_path / "run", steps=2), "--trainer.val_check_interval=2"]
+    assert env["WANDB_RUN_ID"] == run_id and env["WANDB_SWEEP_ID"] == "sweep0"
+    overrides = tiny_args(tmp_path / "ignored", steps=4)  # fit_point.sh sets the run's folder
+    overrides += ["--trainer.val_check_interval=2"]
     if "masks_nvidia" in str(point.get("config", "")):
         overrides.append(f"--data.mask_generator.init_args.root={SAMPLES / 'eval_masks'}")
-    (tmp_path / "experiments").symlink_to(REPO / "experiments")  # the agent runs at the root
-    env = os.environ | {"WANDB_MODE": "offline"}
+    root = tmp_path / "checkout"  # the agent runs at the repository root: these two are used
+    root.mkdir()
+    (root / "experiments").symlink_to(REPO / "experiments")
+    (root / ".venv").symlink_to(sys.prefix)  # the interpreter running the tests
+    env = env | {"WANDB_MODE": "offline"}
     result = subprocess.run(
-        [*command, *overrides], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        [*command, *overrides], cwd=root, env=env, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
-    assert (tmp_path / "run" / "val_metrics_by_bucket.md").is_file()
+    run = root / "outputs" / "sweeps" / "sweep0" / run_id
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
+    assert ckpt["global_step"] == 4
+    assert (run / "val_metrics_by_bucket.md").is_file()
     # the W&B save_dir follows trainer.default_root_dir
-    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert list((run / "wandb").glob(f"offline-run-*-{run_id}"))
+    hparams = {**ckpt["hyper_parameters"], **ckpt["datamodule_hyper_parameters"]}
+    for name, value in point.items():  # the point's values reached the model and data
+        if name == "config":
+            generator = yaml.safe_load((REPO / value).read_text())["data"]["mask_generator"]
+            assert hparams["mask_generator"]["class_path"] == generator["class_path"]
+        else:
+            field = name.split(".")[-1]
+            assert hparams["loss_weights"][field] == pytest.approx(value)
+
+
+def test_fit_point_names_a_missing_interpreter(tmp_path):
+    result = subprocess.run(
+        [REPO / "experiments" / "sweeps" / "fit_point.sh"],
+        cwd=tmp_path,
+        env=os.environ | {"PCONV_PYTHON": str(tmp_path / "nope")},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "PCONV_PYTHON" in result.stderr
+    assert str(tmp_path / "nope") in result.stderr
+
+
+@pytest.fixture
+def no_open_run():
+    """WandbLogger reuses a run an earlier in-process test left open: finish it first."""
+    wandb.finish()
+
+
+class ScriptedPSNR(LightningModule):
+    """Logs val/psnr 20, 25, 22 at its three validations: the last is not the best."""
+
+    VALUES = (20.0, 25.0, 22.0)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.validations = 0
+
+    def training_step(self, batch, batch_idx):
+        return (self.w - batch).pow(2).sum()
+
+    def validation_step(self, batch, batch_idx) -> None:
+        pass
+
+    def on_validation_epoch_end(self) -> None:
+        self.log("val/psnr", self.VALUES[self.validations])
+        self.validations += 1
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(torch.zeros(6, 1), batch_size=1)
+
+    def val_dataloader(self):
+        return torch.utils.data.DataLoader(torch.zeros(1, 1), batch_size=1)
+
+
+def test_offline_run_summarises_val_psnr_by_its_maximum(tmp_path, no_open_run):
+    logger = WandbLogger(save_dir=tmp_path, offline=True, project="pconv-test")
+    best = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val/psnr", mode="max")
+    trainer = Trainer(
+        max_steps=6,
+        val_check_interval=2,
+        logger=logger,
+        callbacks=[best, CheckpointMetricSummary()],
+        num_sanity_val_steps=0,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(ScriptedPSNR())
+    try:
+        assert dict(logger.experiment.summary["val/psnr"]) == {"max": 25.0}
+        assert best.best_model_score.item() == 25.0
+    finally:
+        logger.experiment.finish()
+
+
+@pytest.mark.slow
+def test_cli_run_summary_is_the_best_checkpoints_score(tmp_path, monkeypatch, no_open_run):
+    monkeypatch.chdir(tmp_path)
+    cli = cli_main(
+        [
+            "fit",
+            f"--config={CONFIGS / 'quickstart.yaml'}",
+            *tiny_args(tmp_path / "run", steps=4),
+            "--trainer.check_val_every_n_epoch=null",
+            "--trainer.val_check_interval=2",
+        ]
+    )
+    run = cli.trainer.logger.experiment
+    try:
+        (best,) = [cb for cb in cli.trainer.checkpoint_callbacks if cb.monitor == "val/psnr"]
+        summary = dict(run.summary["val/psnr"])
+        assert summary == {"max": pytest.approx(best.best_model_score.item())}
+    finally:
+        run.finish()

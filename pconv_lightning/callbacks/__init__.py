@@ -5,9 +5,11 @@ from pconv_lightning.callbacks.image_grid import ImageGridLogger, result_grid
 from pconv_lightning.callbacks.last_checkpoint import LastCheckpoint
 from pconv_lightning.callbacks.prediction_writer import PredictionWriter
 from pconv_lightning.callbacks.stage2 import Stage2Finetune
+from pconv_lightning.callbacks.wandb_summary import CheckpointMetricSummary
 
 __all__ = [
     "BucketMetricsTable",
+    "CheckpointMetricSummary",
     "ImageGridLogger",
     "LastCheckpoint",
     "PredictionWriter",

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from pconv_lightning.checkpoint import load_network
+from pconv_lightning.extras import require
 from pconv_lightning.inference.padding import padded_size, window
 from pconv_lightning.inference.tiling import predict_tiled
 from pconv_lightning.models import PConvUNet
@@ -60,8 +61,7 @@ class OnnxEngine:
     """
 
     def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
-        import onnxruntime as ort
-
+        ort = require("onnxruntime", "export", "running an .onnx file")
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"ONNX file {path} does not exist")
