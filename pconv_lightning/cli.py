@@ -108,6 +108,7 @@ def cli_main(args: list[str] | None = None) -> PConvCLI | int:
     return PConvCLI(
         InpaintingModule,
         InpaintingDataModule,
+        subclass_mode_data=True,  # `data: {class_path: ...}` may pick a subclass (packed data)
         save_config_callback=LoggerSaveConfigCallback,
         save_config_kwargs={"overwrite": True},
         parser_kwargs={cmd: {"default_config_files": BASE_CONFIGS} for cmd in SUBCOMMANDS},

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import litdata
 from torchvision.transforms.v2 import functional as TF
 
 from pconv_lightning.data.filelist import load_file_list
@@ -43,6 +42,8 @@ def _record(path: str, root: str, image_size: int | None) -> Iterator[dict[str, 
         buffer = io.BytesIO()
         image.save(buffer, format="PNG" if png else "JPEG", quality=95)
         data = buffer.getvalue()
+    import litdata  # lazy: litdata (and boto3) only when sharding
+
     # Text: a plain str that names an existing image file would be stored as that image.
     yield {"image": data, "path": litdata.Text(text=os.path.relpath(path, root))}
 
@@ -65,6 +66,8 @@ def write_shards(
     method is restored afterwards so later DataLoaders are unaffected. ``cache_dir``: where
     the source's file list is cached (see :func:`~pconv_lightning.data.load_file_list`).
     """
+    import litdata  # lazy: litdata (and boto3) only when sharding
+
     if image_size is not None and image_size < 1:
         raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
     files = load_file_list(src_dir, cache_dir=cache_dir)
