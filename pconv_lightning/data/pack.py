@@ -105,6 +105,24 @@ def load_pack(path: str | Path, workers: int | None = None) -> tuple[list[str], 
     return list(pack["names"]), images
 
 
+def load_folder(root: str | Path, size: int) -> tuple[list[str], torch.Tensor]:
+    """Every image under ``root`` as a pack would hold it, decoded straight away (no file)."""
+    root = Path(root)
+    names = scan_images(root)
+    if not names:
+        raise FileNotFoundError(f"image folder {root} holds no images")
+    images = torch.empty(len(names), 3, size, size, dtype=torch.uint8)
+    for i, name in enumerate(names):
+        array = np.asarray(square_crop(load_rgb(root / name), size))
+        images[i] = torch.from_numpy(array).permute(2, 0, 1)
+    return names, images
+
+
+def load_images(source: str | Path, size: int) -> tuple[list[str], torch.Tensor]:
+    """A pack file (:func:`load_pack`) or an image folder (:func:`load_folder` at ``size``)."""
+    return load_folder(source, size) if Path(source).is_dir() else load_pack(source)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m pconv_lightning.data.pack SRC OUT [--size ...]``."""
     parser = argparse.ArgumentParser(

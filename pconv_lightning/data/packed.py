@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from pconv_lightning.data.datamodule import InpaintingDataModule
 from pconv_lightning.data.filelist import spread
 from pconv_lightning.data.masking import MaskSource, TrainMasks
-from pconv_lightning.data.pack import load_pack
+from pconv_lightning.data.pack import load_images
 
 
 class PackMaskDataset(Dataset):
@@ -57,8 +57,9 @@ class PackedInpaintingDataModule(InpaintingDataModule):
         crop_scale: area fraction range of kornia's ``RandomResizedCrop`` (aspect 3/4 to 4/3),
             resized to ``image_size``.
         flip: also flip horizontally with probability 0.5.
-        **kwargs: :class:`InpaintingDataModule`'s arguments; ``train`` is the pack file,
-            ``max_train_samples`` keeps that many photos spread over the pack.
+        **kwargs: :class:`InpaintingDataModule`'s arguments; ``train`` is a pack file (or an
+            image folder, centre-cropped to ``image_size`` and decoded at setup),
+            ``max_train_samples`` keeps that many photos spread over it.
     """
 
     def __init__(
@@ -77,7 +78,7 @@ class PackedInpaintingDataModule(InpaintingDataModule):
     def _build(self, split: str) -> Dataset:
         if split != "train":
             return super()._build(split)
-        names, self.pack = load_pack(self.hparams.train)
+        names, self.pack = load_images(self.hparams.train, self.hparams.image_size)
         limit = self.hparams.max_train_samples
         if limit is not None and limit < len(names):
             keep = torch.from_numpy(spread(len(names), limit))
