@@ -97,7 +97,7 @@ def load_pack(path: str | Path, workers: int | None = None) -> tuple[list[str], 
 
     def decode(i: int) -> None:
         blob = data[offsets[i] : offsets[i + 1]].tobytes()
-        array = np.asarray(load_rgb(blob, name=f"{path}[{pack['names'][i]}]"))
+        array = np.array(load_rgb(blob, name=f"{path}[{pack['names'][i]}]"))
         images[i] = torch.from_numpy(array).permute(2, 0, 1)
 
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
@@ -113,7 +113,7 @@ def load_folder(root: str | Path, size: int) -> tuple[list[str], torch.Tensor]:
         raise FileNotFoundError(f"image folder {root} holds no images")
     images = torch.empty(len(names), 3, size, size, dtype=torch.uint8)
     for i, name in enumerate(names):
-        array = np.asarray(square_crop(load_rgb(root / name), size))
+        array = np.array(square_crop(load_rgb(root / name), size))
         images[i] = torch.from_numpy(array).permute(2, 0, 1)
     return names, images
 

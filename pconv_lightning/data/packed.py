@@ -54,8 +54,8 @@ class PackedInpaintingDataModule(InpaintingDataModule):
     pconv_lightning.data.packed.PackedInpaintingDataModule, init_args: {train: X.pack}}``).
 
     Args:
-        crop_scale: area fraction range of kornia's ``RandomResizedCrop`` (aspect 3/4 to 4/3),
-            resized to ``image_size``.
+        crop_scale, crop_ratio: area fraction and aspect ratio ranges of kornia's
+            ``RandomResizedCrop``, whose output is ``image_size`` square.
         flip: also flip horizontally with probability 0.5.
         **kwargs: :class:`InpaintingDataModule`'s arguments; ``train`` is a pack file (or an
             image folder, centre-cropped to ``image_size`` and decoded at setup),
@@ -63,7 +63,11 @@ class PackedInpaintingDataModule(InpaintingDataModule):
     """
 
     def __init__(
-        self, crop_scale: tuple[float, float] = (0.5, 1.0), flip: bool = True, **kwargs: Any
+        self,
+        crop_scale: tuple[float, float] = (0.5, 1.0),
+        crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        flip: bool = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if not 0 < crop_scale[0] <= crop_scale[1] <= 1:
@@ -71,7 +75,7 @@ class PackedInpaintingDataModule(InpaintingDataModule):
                 f"crop_scale must be (lo, hi) with 0 < lo <= hi <= 1, got {crop_scale}"
             )
         size = self.hparams.image_size
-        crop = K.RandomResizedCrop((size, size), scale=tuple(crop_scale), ratio=(3 / 4, 4 / 3))
+        crop = K.RandomResizedCrop((size, size), scale=tuple(crop_scale), ratio=tuple(crop_ratio))
         self.augment = K.AugmentationSequential(crop, K.RandomHorizontalFlip(p=0.5 if flip else 0))
         self.pack: torch.Tensor | None = None  # uint8 (N, 3, P, P), on the device after batch 1
 
