@@ -88,7 +88,7 @@ def measure(args, size, layers, batch, precision, channels_last, compiled, loss)
     for name, cand in cands.items():
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        for i in range(args.warmup):
+        for _ in range(args.warmup):
             synchronize(device)
             start = time.perf_counter()
             cand.step(image, mask)
