@@ -3,11 +3,11 @@
 # and the mixed-precision proof in their own sessions (setsid: they outlive this call while
 # the machine stays held), then watch for WATCH seconds. TINY=1: the same on the CPU, a few
 # steps (tests/test_gpu_scripts.py runs bench.sh, start_runs.sh, collect.sh and fetch.sh so).
-#   bash scripts/gpu/start_runs.sh [TRAIN_SECONDS=1020] [WATCH=...]
+#   [BENCH=gpu_bench.json] [WATCH=60] bash scripts/gpu/start_runs.sh [TRAIN_SECONDS=960]
 set -uo pipefail
 source scripts/gpu/setup_device.sh || exit 1
-TRAIN_SECONDS=${1:-1020}
-eval "$(python3 scripts/gpu/pick_config.py outputs/bench/gpu_bench.json --seconds "$TRAIN_SECONDS" ${TINY:+--size 32})"
+TRAIN_SECONDS=${1:-960}
+eval "$(python3 scripts/gpu/pick_config.py "${BENCH:-outputs/bench/gpu_bench.json}" --seconds "$TRAIN_SECONDS" ${TINY:+--size 32})"
 echo "chosen: batch $BATCH lr $LR compile $COMPILE channels_last $CL max_steps $MAX_STEPS stage2 at $AT_STEP ($RATE img/s measured)"
 mkdir -p outputs/reference_256 outputs/mp
 setsid nohup python3 -m pconv_lightning fit --config experiments/configs/reference_256.yaml \
