@@ -13,6 +13,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -115,3 +116,27 @@ def test_gpu_session_rehearsed_on_cpu(tmp_path):
     assert net.multiple == 2**6
     result = json.loads((repo / "outputs" / "mp" / "mixed_precision.json").read_text())
     assert all(r["all_finite"] for r in result["results"].values())
+
+
+def test_mixed_precision_counts_the_steps_the_scaler_skipped():
+    spec = importlib.util.spec_from_file_location(
+        "mixed_precision", REPO / "benchmarks" / "mixed_precision.py"
+    )
+    mp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mp)
+    scales = iter([65536.0, 32768.0, 16384.0, 16384.0, 32768.0, 16384.0, 16384.0])
+
+    class Scaler:
+        def get_scale(self) -> float:
+            return next(scales)
+
+    trainer = SimpleNamespace(precision_plugin=SimpleNamespace(scaler=Scaler()), global_step=0)
+    recorder = mp.LossRecorder()
+    for step in range(1, 8):
+        trainer.global_step = step
+        recorder.on_train_batch_end(trainer, None, {"loss": torch.tensor(2.0 / step)}, None, 0)
+    assert [r["skipped"] for r in recorder.rows] == [False, True, True, False, False, True, False]
+    result = mp.summary(recorder.rows, None, settle=3, reference=recorder.rows[:4])
+    assert result["skipped_steps"] == [2, 3, 6] and result["skipped_after_settle"] == 1
+    assert result["all_finite"] and result["mean_abs_rel_diff_vs_32"] == 0.0
+    assert result["compare_steps"] == 4 and result["final_scale"] == 16384.0
