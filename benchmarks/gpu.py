@@ -219,11 +219,20 @@ def main() -> None:
         loss = InpaintingLoss(LossWeights(), VGG16Features(args.vgg)).to(device)
     print(f"{name}, torch {torch.__version__}, warm-up {args.warmup}, "
           f"median of {args.reps} x {args.steps} steps\n")  # fmt: skip
-    rows = []
+    rows, failed = [], []
     for config in configs(args):
-        rows += measure(args, *config, loss)
-        print(" ".join(f"{k}={rows[-2][k]}" for k in FIELDS[:6]), "done", flush=True)
-    result = {"device": name, "torch": torch.__version__, "rows": rows}
+        label = " ".join(f"{k}={v}" for k, v in zip(FIELDS[:6], config, strict=True))
+        try:  # one failing config (a compile error, out of memory) must not lose the table
+            rows += measure(args, *config, loss)
+        except Exception as err:
+            failed.append({"config": label, "error": f"{type(err).__name__}: {err}"[:500]})
+            print(label, "FAILED:", failed[-1]["error"].splitlines()[0], flush=True)
+            torch._dynamo.reset()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            continue
+        print(label, "done", flush=True)
+    result = {"device": name, "torch": torch.__version__, "rows": rows, "failed": failed}
     if args.pack:
         size, _, batches = args.sizes[0].split(":")
         result["loader"] = loader_rate(args, int(size), int(batches.split(",")[0]))
