@@ -128,21 +128,23 @@ def measure(args, size, layers, batch, precision, channels_last, compiled, loss)
 
 
 def configs(args):
-    """(size, layers, batch, precision, channels_last, compile) in measurement order."""
+    """(size, layers, batch, precision, channels_last, compile): every eager config first, so a
+    run stopped during the (slow) compiles still leaves the eager table."""
+    eager, compiled = [], []
     for spec in args.sizes:
         size, layers, batches = spec.split(":")
         size, layers = int(size), int(layers)
         batches = [int(b) for b in batches.split(",")]
         for precision in args.precisions:
             for cl in args.channels_last:
-                for compiled in args.compile:
-                    if compiled and (
-                        precision not in args.compile_for or size not in args.compile_sizes
-                    ):
-                        continue
-                    yield size, layers, batches[0], precision, cl, compiled
-        for batch in batches[1:]:
-            yield size, layers, batch, "bf16-mixed", True, False
+                eager.append((size, layers, batches[0], precision, cl, False))
+                wanted = precision in args.compile_for and size in args.compile_sizes
+                if True in args.compile and wanted:
+                    compiled.append((size, layers, batches[0], precision, cl, True))
+        eager += [(size, layers, batch, "bf16-mixed", True, False) for batch in batches[1:]]
+    if False not in args.compile:
+        eager = []
+    return eager + compiled
 
 
 def loader_rate(args, size: int, batch: int) -> dict:
@@ -174,6 +176,15 @@ def loader_rate(args, size: int, batch: int) -> dict:
     synchronize(device)
     rate = count / (time.perf_counter() - start)
     return {"size": size, "batch": batch, "workers": args.workers, "images_per_s": round(rate, 1)}
+
+
+def write(out: Path, result: dict) -> None:
+    """gpu_bench.csv (the rows) and gpu_bench.json (everything)."""
+    with (out / "gpu_bench.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        writer.writerows(result["rows"])
+    (out / "gpu_bench.json").write_text(json.dumps(result, indent=1))
 
 
 def main() -> None:
@@ -219,7 +230,12 @@ def main() -> None:
         loss = InpaintingLoss(LossWeights(), VGG16Features(args.vgg)).to(device)
     print(f"{name}, torch {torch.__version__}, warm-up {args.warmup}, "
           f"median of {args.reps} x {args.steps} steps\n")  # fmt: skip
-    rows, failed = [], []
+    result = {"device": name, "torch": torch.__version__, "rows": [], "failed": []}
+    if args.pack:  # first: it needs no compile and is what the training run depends on
+        size, _, batches = args.sizes[0].split(":")
+        result["loader"] = loader_rate(args, int(size), int(batches.split(",")[0]))
+        print("data path alone:", result["loader"], flush=True)
+    rows, failed = result["rows"], result["failed"]
     for config in configs(args):
         label = " ".join(f"{k}={v}" for k, v in zip(FIELDS[:6], config, strict=True))
         try:  # one failing config (a compile error, out of memory) must not lose the table
@@ -232,26 +248,21 @@ def main() -> None:
                 torch.cuda.empty_cache()
             continue
         print(label, "done", flush=True)
-    result = {"device": name, "torch": torch.__version__, "rows": rows, "failed": failed}
-    if args.pack:
-        size, _, batches = args.sizes[0].split(":")
-        result["loader"] = loader_rate(args, int(size), int(batches.split(",")[0]))
-    with (out / "gpu_bench.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "gpu_bench.json").write_text(json.dumps(result, indent=1))
+        write(out, result)  # after every config: a run stopped by a time limit keeps its rows
+    write(out, result)
     print_table(FIELDS, [[row[k] for k in FIELDS] for row in rows])
-    if "loader" in result:
-        loader = result["loader"]
-        best = max(
-            r["images_per_s"]
-            for r in rows
-            if r["net"] == "pconv" and r["size"] == loader["size"] and r["batch"] == loader["batch"]
-        )
+    loader = result.get("loader")
+    step_rates = [
+        r["images_per_s"]
+        for r in rows
+        if loader
+        and r["net"] == "pconv"
+        and (r["size"], r["batch"]) == (loader["size"], loader["batch"])
+    ]
+    if step_rates:
         print(f"\ndata path alone at {loader['size']}, batch {loader['batch']}, "
               f"{loader['workers']} workers: {loader['images_per_s']} images/s "
-              f"= {loader['images_per_s'] / best:.1f}x the fastest PConvUNet train step")  # fmt: skip
+              f"= {loader['images_per_s'] / max(step_rates):.1f}x the fastest PConvUNet train step")  # fmt: skip
 
 
 if __name__ == "__main__":
