@@ -41,6 +41,9 @@ class LoggerSaveConfigCallback(SaveConfigCallback):
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         config = json.loads(self.parser.dump(self.config, skip_none=False, format="json"))
+        data = config.get("data")
+        if isinstance(data, dict) and "init_args" in data:  # flat W&B keys: data.image_size
+            config["data"] = {"class_path": data["class_path"], **data["init_args"]}
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.experiment.config.update({"cli": config}, allow_val_change=True)
@@ -134,6 +137,7 @@ def run(args: list[str] | None = None) -> PConvCLI:
         return PConvCLI(
             InpaintingModule,
             InpaintingDataModule,
+            subclass_mode_data=True,  # `data: {class_path: ...}` may pick a subclass (packed data)
             save_config_callback=LoggerSaveConfigCallback,
             save_config_kwargs={"overwrite": True},
             parser_kwargs={cmd: {"default_config_files": [str(base)]} for cmd in SUBCOMMANDS},

@@ -16,7 +16,10 @@ from pconv_lightning.cli import cli_main
 from pconv_lightning.masks import StrokeMaskGenerator
 
 EXPERIMENTS = sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "base.yaml")
-EXTRA = {"masks_nvidia.yaml": [f"--data.mask_generator.init_args.root={SAMPLES / 'eval_masks'}"]}
+EXTRA = {
+    "masks_nvidia.yaml": [f"--data.mask_generator.init_args.root={SAMPLES / 'eval_masks'}"],
+    "reference_256.yaml": ["--data.mask_generator=pconv_lightning.masks.StrokeMaskGenerator"],
+}
 
 
 @pytest.mark.slow
@@ -48,7 +51,7 @@ def test_print_config_reloads_to_the_same_run(tmp_path):
     dumped.write_text(first)
     assert _printed_config(["fit", f"--config={dumped}"]) == first
     parsed = yaml.safe_load(first)
-    assert parsed["data"]["mask_generator"]["init_args"]["preset"] == "thick"
+    assert parsed["data"]["init_args"]["mask_generator"]["init_args"]["preset"] == "thick"
     assert parsed["model"]["loss_weights"]["hole"] == 6.0
     assert parsed["trainer"]["default_root_dir"] == "outputs/quickstart"
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from litdata import StreamingDataLoader
 from torch.utils.data import DataLoader, Dataset
 
 from pconv_lightning.data.datasets import EpochSampler, ImageFolderDataset
 from pconv_lightning.data.filelist import load_file_list, spread
 from pconv_lightning.data.samples import SampleBuilder, collate
-from pconv_lightning.data.streaming import StreamingImageDataset
 
 
 class StorageBackend(ABC):
@@ -65,12 +63,15 @@ class FolderBackend(StorageBackend):
 class LitdataBackend(StorageBackend):
     """litdata shards in a local folder or at an object-store URL (see :mod:`.streaming`).
 
-    Remote chunks are cached in ``cache_dir`` (litdata's default cache when None).
+    Remote chunks are cached in ``cache_dir`` (litdata's default cache when None). litdata is
+    imported only here, so the other backends run where it (or boto3) is not installed.
     """
 
     def dataset(
         self, source: str, build: SampleBuilder, train: bool, limit: int | None, repeats: int = 1
     ) -> Dataset:
+        from pconv_lightning.data.streaming import StreamingImageDataset
+
         if repeats != 1:
             raise ValueError(
                 f"eval_repeats={repeats} needs the folder backend; litdata shards stream each "
@@ -90,6 +91,8 @@ class LitdataBackend(StorageBackend):
     def loader(
         self, dataset: Dataset, train: bool, batch_size: int, num_workers: int, pin_memory: bool
     ) -> DataLoader:
+        from litdata import StreamingDataLoader
+
         return StreamingDataLoader(
             dataset,
             batch_size=batch_size,

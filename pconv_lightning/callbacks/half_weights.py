@@ -1,0 +1,79 @@
+"""Bring the latest weights home often: fp16 safetensors pieces every few minutes of training.
+
+A GPU machine can be lost mid-run; a poller that copies the newest pieces away (at most 16 MB
+each) then loses minutes, not the run. Each export goes to ``dirpath/step-NNNNNNN/`` and only
+then is ``dirpath/LATEST`` replaced (atomically) by that folder's name, so a reader never sees a
+half-written export; older exports beyond ``keep`` are deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+from pconv_lightning.pieces import half_state, save_pieces
+
+
+class HalfWeightsExport(Callback):
+    """Exports ``pl_module.net`` as fp16 pieces every ``every_seconds`` and at the end of fit.
+
+    Args:
+        dirpath: where the ``step-*`` folders and ``LATEST`` go.
+        every_seconds: training wall time between exports.
+        piece_mb: most tensor data per piece, in MB (10**6 bytes).
+        keep: exports kept on disk (the newest ones).
+    """
+
+    def __init__(
+        self, dirpath: str, every_seconds: float = 120.0, piece_mb: float = 15.0, keep: int = 2
+    ) -> None:
+        if every_seconds <= 0 or piece_mb <= 0 or keep < 1:
+            raise ValueError(
+                f"every_seconds and piece_mb must be > 0 and keep >= 1, got "
+                f"{every_seconds}, {piece_mb}, {keep}"
+            )
+        self.dirpath = Path(dirpath)
+        self.every_seconds = every_seconds
+        self.piece_bytes = int(piece_mb * 1e6)
+        self.keep = keep
+        self._start = self._last = 0.0
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start = self._last = time.monotonic()
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args) -> None:
+        if time.monotonic() - self._last >= self.every_seconds:
+            self.export(trainer, pl_module)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.export(trainer, pl_module)
+
+    def export(self, trainer: Trainer, pl_module: LightningModule) -> Path | None:
+        """Write one export now (global rank 0 only); returns its folder."""
+        self._last = time.monotonic()
+        if not trainer.is_global_zero:
+            return None
+        step = trainer.global_step
+        folder = self.dirpath / f"step-{step:07d}"
+        if folder.exists():  # this step is exported already (the end of fit right after one)
+            return folder
+        batch = getattr(trainer.datamodule, "hparams", {}).get("batch_size", 0)
+        info = {
+            "step": step,
+            "epoch": trainer.current_epoch,
+            "images_seen": step * batch * trainer.world_size,
+            "wall_s": round(self._last - self._start, 1),
+            "precision": str(trainer.precision),
+            "dtype": "float16",
+        }
+        save_pieces(half_state(pl_module.net.state_dict()), folder, self.piece_bytes, info)
+        pointer = self.dirpath / "LATEST.tmp"
+        pointer.write_text(folder.name)
+        os.replace(pointer, self.dirpath / "LATEST")
+        for old in sorted(self.dirpath.glob("step-*"))[: -self.keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        return folder
