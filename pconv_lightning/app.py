@@ -20,7 +20,7 @@ from PIL import Image
 
 from pconv_lightning.checkpoint import UnsafeCheckpointError
 from pconv_lightning.inference.predictor import Inpainter, load_engine
-from pconv_lightning.masks.io import load_mask
+from pconv_lightning.masks.io import MaskError, check_mask, load_mask
 
 MIN_SIDE = 16
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -87,9 +87,12 @@ def editor_inputs(
                 f"the mask is {valid.shape[1]}x{valid.shape[0]} but the photo is {width}x{height}"
             )
         hole |= valid == 0
-    if not hole.any():
-        raise InpaintError("nothing to fill: paint over the area to repair, or upload a mask")
-    return image, (~hole).astype(np.uint8)
+    valid = (~hole).astype(np.uint8)
+    try:
+        check_mask(valid, "the hole", hint=": paint over the area to repair, or upload a mask")
+    except MaskError as err:
+        raise InpaintError(str(err)) from err
+    return image, valid
 
 
 def main(argv: list[str] | None = None) -> int:

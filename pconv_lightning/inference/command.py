@@ -19,7 +19,7 @@ from pconv_lightning.checkpoint import UnsafeCheckpointError
 from pconv_lightning.data.filelist import IMAGE_EXTENSIONS
 from pconv_lightning.data.images import UnreadableImageError, load_rgb
 from pconv_lightning.inference.predictor import Inpainter, load_engine
-from pconv_lightning.masks.io import load_mask
+from pconv_lightning.masks.io import check_mask, load_mask
 
 POLARITY = {"white-hole": 255, "black-hole": 0}  # mask colour that marks the hole
 _SUFFIXES = IMAGE_EXTENSIONS | {".bmp", ".tif", ".tiff"}
@@ -82,6 +82,7 @@ def inpaint_file(
             f"mask {mask} is {valid.shape[1]}x{valid.shape[0]} but image {image} is "
             f"{rgb.shape[1]}x{rgb.shape[0]} (width x height); they must match"
         )
+    check_mask(valid, f"mask {mask}")
     result = inpainter(rgb, valid)
     target = output / f"{image.stem}.png"
     Image.fromarray(result).save(target)
