@@ -19,11 +19,12 @@ import numpy as np
 from PIL import Image
 
 from pconv_lightning.checkpoint import UnsafeCheckpointError
+from pconv_lightning.data.images import MAX_PIXELS
 from pconv_lightning.inference.predictor import Inpainter, load_engine
 from pconv_lightning.masks.io import MaskError, check_mask, load_mask
 
 MIN_SIDE = 16
-DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_PIXELS = MAX_PIXELS
 DEFAULT_MAX_FILE_SIZE = "25mb"
 POLARITY = {"white = hole": 255, "black = hole": 0}
 BRUSH_COLOR = "rgba(255, 0, 160, 0.7)"

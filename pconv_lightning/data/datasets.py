@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from pconv_lightning.data.filelist import FileList
-from pconv_lightning.data.images import UnreadableImageError, load_rgb
+from pconv_lightning.data.images import MAX_PIXELS, UnreadableImageError, load_rgb
 from pconv_lightning.data.samples import BadFileLog, Item, SampleBuilder
 
 Key = int | tuple[int, int]
@@ -48,7 +48,7 @@ class ImageFolderDataset(Dataset[Item]):
             if path in self.bad:
                 continue
             try:
-                image = load_rgb(path)
+                image = load_rgb(path, max_pixels=MAX_PIXELS)
             except UnreadableImageError as err:
                 self.bad.record(path, err)
                 skipped.append(path)
