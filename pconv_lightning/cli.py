@@ -21,12 +21,14 @@ from pconv_lightning.app import main as app_main
 from pconv_lightning.callbacks import BucketMetricsTable, ImageGridLogger, Stage2Finetune
 from pconv_lightning.data import InpaintingDataModule
 from pconv_lightning.data.shards import main as shards_main
+from pconv_lightning.errors import report_errors
 from pconv_lightning.evaluation.ablation import main as ablate_main
 from pconv_lightning.evaluation.command import main as evaluate_main
 from pconv_lightning.export import main as export_main
 from pconv_lightning.inference.command import main as inpaint_main
 from pconv_lightning.masks.commands import main as masks_main
 from pconv_lightning.module import InpaintingModule
+from pconv_lightning.resume import check_checkpoint_config, prepare_fit
 
 TOOLS: dict[str, Callable[[list[str]], int]] = {
     "masks": masks_main,
@@ -90,6 +92,13 @@ class PConvCLI(LightningCLI):
         parser.add_lightning_class_args(BucketMetricsTable, "bucket_table")
         parser.add_lightning_class_args(Stage2Finetune, "stage2")
 
+    def _parse_ckpt_path(self) -> None:
+        check_checkpoint_config(self.config)  # before Lightning merges the checkpoint's hparams
+        super()._parse_ckpt_path()
+
+    def before_fit(self) -> None:
+        prepare_fit(self.trainer, self.model, self.config.fit.get("ckpt_path"))
+
     def after_fit(self) -> None:
         """Say where the results are (W&B prints its own sync command for offline runs)."""
         root = Path(self.trainer.default_root_dir)
@@ -118,6 +127,7 @@ def cli_main(args: list[str] | None = None) -> PConvCLI | int:
 
 def main() -> None:
     """Console-script entry point."""
-    result = cli_main()
+    argv = sys.argv[1:]
+    result = report_errors(cli_main, f"pconv {argv[0] if argv else ''}".strip())
     if isinstance(result, int):
         sys.exit(result)

@@ -10,6 +10,7 @@ from torch.utils.data import Dataset, Sampler
 from pconv_lightning.data.filelist import FileList
 from pconv_lightning.data.images import MAX_PIXELS, UnreadableImageError, load_rgb
 from pconv_lightning.data.samples import BadFileLog, Item, SampleBuilder
+from pconv_lightning.errors import NoReadableImagesError
 
 Key = int | tuple[int, int]
 
@@ -54,7 +55,9 @@ class ImageFolderDataset(Dataset[Item]):
                 skipped.append(path)
                 continue
             return self.build(image, path, index, epoch, skipped)
-        raise RuntimeError(f"no readable image left under {self.files.root}: all files failed")
+        raise NoReadableImagesError(
+            f"no readable image left under {self.files.root}: all files failed"
+        )
 
 
 class EpochSampler(Sampler[tuple[int, int]]):
