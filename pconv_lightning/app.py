@@ -6,89 +6,38 @@ a mask, run, compare the result with the original on a slider and download it as
 Safe defaults: binds 127.0.0.1 unless ``--host`` says otherwise, analytics off, uploads
 capped at ``--max-file-size``, images capped at ``--max-pixels`` (Pillow's decompression-bomb
 guard raises above it), every bad input is a message in the page and the server stays up.
+Each request is bounded (see :mod:`pconv_lightning.app_limits`): repaired at most at
+``--work-pixels`` (larger photos: downscale, repair, upscale, with a notice; valid pixels stay
+the original's), stopped after ``--time-limit`` seconds; ``--concurrency`` requests run at
+once so a small one does not wait behind a large one, and at most ``--max-queue`` wait (the
+next gets Gradio's "queue is full" message). Files older than ``--keep-results`` seconds are
+deleted, and all of them when the app exits (also on SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+import threading
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-from PIL import Image
-
-from pconv_lightning.extras import require
-from pconv_lightning.masks.io import load_mask
-
-MIN_SIDE = 16
-DEFAULT_MAX_PIXELS = 40_000_000
-DEFAULT_MAX_FILE_SIZE = "25mb"
-POLARITY = {"white = hole": 255, "black = hole": 0}
-BRUSH_COLOR = "rgba(255, 0, 160, 0.7)"
-INTRO = (
-    "**Repair a photo.** Upload it, paint over what should be filled (brush size in the "
-    "brush menu, eraser, undo), or upload a mask. Then press **Inpaint**. Only painted pixels "
-    "change; everything else is kept bit for bit."
+from pconv_lightning.app_inputs import (
+    DEFAULT_MAX_FILE_SIZE,
+    DEFAULT_MAX_PIXELS,
+    InpaintError,
+    editor_inputs,
 )
+from pconv_lightning.app_limits import (
+    DEFAULT_TIME_LIMIT,
+    DEFAULT_WORK_PIXELS,
+    remove_at_exit,
+    remove_old_files,
+)
+from pconv_lightning.extras import require
 
-
-class InpaintError(ValueError):
-    """A bad upload: the message is shown in the page."""
-
-
-def _rgb(array: np.ndarray) -> np.ndarray:
-    """RGB or RGBA uint8 to RGB, transparent areas on white."""
-    if array.ndim == 3 and array.shape[2] == 4:
-        im = Image.alpha_composite(
-            Image.new("RGBA", array.shape[1::-1], "white"), Image.fromarray(array)
-        )
-        return np.asarray(im.convert("RGB"))
-    return np.asarray(Image.fromarray(array).convert("RGB"))
-
-
-def editor_inputs(
-    editor: dict[str, Any] | None, mask_path: str | None, hole_value: int, max_pixels: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The photo and the hole mask from the editor's value and an optional mask file.
-
-    Painted pixels (any layer's alpha > 0) and the mask file's holes are both holes.
-
-    Shape:
-        - Output: image (H, W, 3) uint8 and mask (H, W) uint8, 1 = valid, 0 = hole
-    """
-    background = None if editor is None else editor.get("background")
-    if background is None:
-        raise InpaintError("upload a photo first")
-    image = _rgb(np.asarray(background))
-    height, width = image.shape[:2]
-    if min(height, width) < MIN_SIDE:
-        raise InpaintError(
-            f"the photo is {width}x{height}; it must be at least {MIN_SIDE}x{MIN_SIDE}"
-        )
-    if height * width > max_pixels:
-        raise InpaintError(
-            f"the photo has {height * width} pixels, more than the {max_pixels} allowed"
-        )
-    hole = np.zeros((height, width), bool)
-    for layer in editor.get("layers") or []:
-        layer = np.asarray(layer)
-        if layer.shape[:2] != (height, width):
-            raise InpaintError(
-                f"a paint layer is {layer.shape[1]}x{layer.shape[0]}, the photo {width}x{height}"
-            )
-        if layer.ndim == 3 and layer.shape[2] == 4:
-            hole |= layer[..., 3] > 0
-    if mask_path:
-        valid = load_mask(mask_path, hole_value=hole_value)
-        if valid.shape != (height, width):
-            raise InpaintError(
-                f"the mask is {valid.shape[1]}x{valid.shape[0]} but the photo is {width}x{height}"
-            )
-        hole |= valid == 0
-    if not hole.any():
-        raise InpaintError("nothing to fill: paint over the area to repair, or upload a mask")
-    return image, (~hole).astype(np.uint8)
+__all__ = ["InpaintError", "editor_inputs", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +57,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-file-size", default=DEFAULT_MAX_FILE_SIZE, help="largest upload (default 25mb)"
     )
+    parser.add_argument(
+        "--work-pixels",
+        type=int,
+        default=DEFAULT_WORK_PIXELS,
+        help="interactive cap: larger photos are repaired downscaled to it and upscaled "
+        f"(default {DEFAULT_WORK_PIXELS:,})",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=DEFAULT_TIME_LIMIT,
+        help=f"seconds one request may run (default {DEFAULT_TIME_LIMIT:g})",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=2, help="requests run at once (default 2)"
+    )
+    parser.add_argument(
+        "--max-queue", type=int, default=8, help="requests that may wait (default 8)"
+    )
+    parser.add_argument(
+        "--keep-results",
+        type=float,
+        default=600.0,
+        help="seconds uploads and results are kept (default 600); all are removed at exit",
+    )
     args = parser.parse_args(argv)
+    for name in ("work_pixels", "time_limit", "concurrency", "max_queue", "keep_results"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     require("gradio", "app", "pconv app")  # before the checkpoint loads
     from pconv_lightning.checkpoint import UnsafeCheckpointError  # torch: not for --help
     from pconv_lightning.inference.predictor import Inpainter, load_engine
@@ -118,10 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, UnsafeCheckpointError, ValueError) as err:
         print(f"pconv app: error: --checkpoint: {err}", file=sys.stderr)
         return 2
+    root = Path(tempfile.mkdtemp(prefix="pconv-app-"))
+    os.environ["GRADIO_TEMP_DIR"] = str(root / "gradio")  # uploads and Gradio's copies
+    remove_at_exit(root)
+    threading.Thread(target=_clean_every, args=(root, args.keep_results), daemon=True).start()
     from pconv_lightning.app_page import build_app  # Gradio takes seconds to import
 
-    app = build_app(inpainter, args.max_pixels)
-    app.queue(default_concurrency_limit=1).launch(
+    app = build_app(inpainter, args.max_pixels, args.work_pixels, args.time_limit, root / "results")
+    app.queue(default_concurrency_limit=args.concurrency, max_size=args.max_queue).launch(
         server_name=args.host,
         server_port=args.port,
         max_file_size=args.max_file_size,
@@ -130,3 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         pwa=False,
     )
     return 0
+
+
+def _clean_every(root: Path, age: float) -> None:
+    """Delete files under ``root`` older than ``age`` seconds, checking every ``age / 2``."""
+    stop = threading.Event()
+    while not stop.wait(min(60.0, age / 2)):
+        remove_old_files(root, age)

@@ -1,6 +1,7 @@
 """The Gradio page of ``pconv app`` (imported only when the app starts: Gradio is slow to
 import). Upload decoding errors become messages in the page: the editor's and the mask's
-decoding raise :class:`gradio.Error` naming the upload."""
+decoding raise :class:`gradio.Error` naming the upload. Each request is bounded by
+:mod:`pconv_lightning.app_limits` (interactive pixel cap, time limit)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,20 @@ import gradio as gr
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pconv_lightning.app import (
+from pconv_lightning.app_inputs import (
     BRUSH_COLOR,
     DEFAULT_MAX_PIXELS,
     INTRO,
     POLARITY,
     InpaintError,
     editor_inputs,
+)
+from pconv_lightning.app_limits import (
+    DEFAULT_TIME_LIMIT,
+    DEFAULT_WORK_PIXELS,
+    DeadlineEngine,
+    RequestTimeout,
+    capped_inpaint,
 )
 from pconv_lightning.inference.predictor import Inpainter
 
@@ -55,21 +63,33 @@ def _readable_uploads(component: gr.components.Component, what: str) -> None:
     component.preprocess = wrapped
 
 
-def build_app(inpainter: Inpainter, max_pixels: int = DEFAULT_MAX_PIXELS) -> gr.Blocks:
+def build_app(
+    inpainter: Inpainter,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    work_pixels: int = DEFAULT_WORK_PIXELS,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    results: Path | None = None,
+) -> gr.Blocks:
     """The page (not launched); its API endpoint is ``/inpaint``. Sets Pillow's
-    decompression-bomb limit to ``max_pixels`` for this process and makes it an error."""
+    decompression-bomb limit to ``max_pixels`` for this process and makes it an error.
+    Results go to ``results`` (default: a new temporary folder)."""
     Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow refuses larger images on open ...
     warnings.simplefilter("error", Image.DecompressionBombWarning)  # ... from 1x, not 2x
-    results = Path(tempfile.mkdtemp(prefix="pconv-app-"))
+    results = results or Path(tempfile.mkdtemp(prefix="pconv-app-"))
 
     def run(editor: dict[str, Any] | None, mask_path: str | None, polarity: str):
         try:
             image, valid = editor_inputs(editor, mask_path, POLARITY[polarity], max_pixels)
-            result = inpainter(image, valid)
-        except (InpaintError, ValueError, OSError) as err:
+            engine = DeadlineEngine(inpainter.engine, time_limit)
+            bounded = Inpainter(engine, inpainter.tile_size, inpainter.overlap)
+            result, notice = capped_inpaint(bounded, image, valid, work_pixels)
+        except (InpaintError, ValueError, OSError, RequestTimeout) as err:
             raise gr.Error(
                 str(err).replace(str(mask_path), "(mask)"), print_exception=False
             ) from err
+        if notice:
+            gr.Warning(notice)
+        results.mkdir(parents=True, exist_ok=True)
         target = Path(tempfile.mkdtemp(dir=results)) / "inpainted.png"
         Image.fromarray(result).save(target)
         hole = np.where(valid == 0, 255, 0).astype(np.uint8)

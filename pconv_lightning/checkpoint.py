@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from pconv_lightning.errors import InputError
 from pconv_lightning.models import PConvUNet
 
 _ENCODER_STAGE = re.compile(r"^encoder\.(\d+)\.conv\.weight$")
@@ -32,17 +33,23 @@ def network_state_dict(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    if path.suffix == ".safetensors":
-        state = load_file(path, device=str(map_location))
-    else:
-        try:
+    try:
+        if path.suffix == ".safetensors":
+            state = load_file(path, device=str(map_location))
+        else:
             state = torch.load(path, map_location=map_location, weights_only=True)
-        except pickle.UnpicklingError as err:
-            raise UnsafeCheckpointError(
-                f"refusing {path}: it needs pickle to load (torch.load(weights_only=True) failed: "
-                f"{str(err).splitlines()[0]}). Export its weights with safetensors, or load it "
-                "yourself only if you trust its source."
-            ) from err
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpointError(
+            f"refusing {path}: it needs pickle to load (torch.load(weights_only=True) failed: "
+            f"{str(err).splitlines()[0]}). Export its weights with safetensors, or load it "
+            "yourself only if you trust its source."
+        ) from err
+    except Exception as err:  # truncated or corrupt: torch and safetensors raise many types
+        reason = (str(err).splitlines() or [type(err).__name__])[0]
+        raise InputError(
+            f"cannot read checkpoint {path} ({reason}); expected a complete .ckpt, .pth or "
+            ".safetensors file (is it truncated?)"
+        ) from err
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict) or not state:

@@ -80,10 +80,12 @@ def cli_main(args: list[str] | None = None) -> Any:
 
 def main() -> None:
     """Console-script entry point."""
+    from pconv_lightning.errors import report_errors
     from pconv_lightning.extras import MissingExtraError
 
+    argv = sys.argv[1:]
     try:
-        result = cli_main()
+        result = report_errors(cli_main, f"pconv {argv[0] if argv else ''}".strip())
     except MissingExtraError as err:  # e.g. `pconv app` without gradio
         sys.exit(f"pconv: error: {err}")
     if isinstance(result, int):

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         net = load_network(args.checkpoint)
     except (FileNotFoundError, UnsafeCheckpointError, ValueError) as err:
         print(f"pconv export: error: --checkpoint: {err}", file=sys.stderr)
-        return 1
+        return 2
     export_onnx(net, args.output)
     print(f"wrote {args.output} (layers={net.layers}, sides multiples of {net.multiple})")
     return 0

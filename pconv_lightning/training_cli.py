@@ -30,6 +30,7 @@ from pconv_lightning.callbacks import (
 from pconv_lightning.data import InpaintingDataModule
 from pconv_lightning.module import InpaintingModule
 from pconv_lightning.progress import EpochProgressBar
+from pconv_lightning.resume import check_checkpoint_config, prepare_fit
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 BASE_CONFIG = resources.files("pconv_lightning.configs") / "base.yaml"
@@ -106,6 +107,13 @@ class PConvCLI(LightningCLI):
                 f"{_checkpoint_dir(trainer.default_root_dir)}/last.ckpt (without one the "
                 "untrained network would be scored)"
             )
+
+    def _parse_ckpt_path(self) -> None:
+        check_checkpoint_config(self.config)  # before Lightning merges the checkpoint's hparams
+        super()._parse_ckpt_path()
+
+    def before_fit(self) -> None:
+        prepare_fit(self.trainer, self.model, self.config.fit.get("ckpt_path"))
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Add :class:`EpochProgressBar` unless the bar is off or another one is configured."""

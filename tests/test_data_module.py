@@ -202,3 +202,30 @@ def test_fit_with_a_trainer_collects_skipped_files(broken_dir: Path, tmp_path: P
     )
     trainer.fit(Probe(), datamodule=dm)
     assert {Path(p).name for p in dm.skipped_files} == BAD
+
+
+def test_images_above_the_pixel_cap_are_skipped_before_decoding(
+    broken_dir: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 100-megapixel photo (the app's cap is 40) is reported and counted as skipped; its
+    pixels are never decoded."""
+    from PIL import Image
+
+    from pconv_lightning.data.images import MAX_PIXELS
+
+    Image.new("L", (10_000, 10_000)).save(broken_dir / "kodim00_huge.png")
+    decode = Image.Image.load
+
+    def load(im: Image.Image) -> object:
+        assert im.width * im.height <= MAX_PIXELS, "decoded an image above the cap"
+        return decode(im)
+
+    monkeypatch.setattr(Image.Image, "load", load)
+    dm = _module(val=str(broken_dir), batch_size=4)
+    dm.setup("validate")
+    with caplog.at_level(logging.WARNING):
+        for batch in dm.val_dataloader():
+            assert "kodim00_huge.png" not in {Path(p).name for p in batch["path"]}
+            dm.on_before_batch_transfer(batch, 0)
+    assert "kodim00_huge.png" in {Path(p).name for p in dm.skipped_files}
+    assert "10000x10000 = 100,000,000 pixels, more than the 40,000,000 allowed" in caplog.text

@@ -71,7 +71,7 @@ def test_inpaint_runs_the_onnx_file(exported, tmp_path):
 
 
 def test_export_errors(tmp_path, capsys):
-    assert cli_main(["export", "--checkpoint=missing.ckpt", f"--output={tmp_path / 'x.onnx'}"]) == 1
+    assert cli_main(["export", "--checkpoint=missing.ckpt", f"--output={tmp_path / 'x.onnx'}"]) == 2
     assert "missing.ckpt does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli_main(["export", "--checkpoint=a.ckpt", "--output=x.pt"])

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from pconv_lightning.data.datasets import EpochSampler, ImageFolderDataset
 from pconv_lightning.data.filelist import load_file_list, spread
 from pconv_lightning.data.samples import SampleBuilder, collate
+from pconv_lightning.errors import MissingInputError
 
 
 class StorageBackend(ABC):
@@ -78,7 +79,7 @@ class LitdataBackend(StorageBackend):
                 "image once (write the evaluation images to a folder)"
             )
         if "://" not in source and not (Path(source) / "index.json").is_file():
-            raise FileNotFoundError(f"no litdata shards (index.json) in {source}")
+            raise MissingInputError(f"no litdata shards (index.json) in {source}")
         dataset = StreamingImageDataset(
             source, build, shuffle=train, seed=self.seed, cache_dir=self.cache_dir
         )

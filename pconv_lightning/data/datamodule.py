@@ -19,6 +19,7 @@ from pconv_lightning.data.masking import (
 from pconv_lightning.data.predict import PredictFolder
 from pconv_lightning.data.samples import SampleBuilder
 from pconv_lightning.data.transforms import eval_transform, train_transform
+from pconv_lightning.errors import ConfigError
 from pconv_lightning.masks import MaskGenerator, RandomShapesMaskGenerator
 
 log = logging.getLogger(__name__)
@@ -78,12 +79,14 @@ class InpaintingDataModule(LightningDataModule):
     ) -> None:
         super().__init__()
         if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
-        if image_size < 1 or batch_size < 1 or num_workers < 0:
-            raise ValueError(
-                "image_size and batch_size must be >= 1 and num_workers >= 0, got "
-                f"{image_size}, {batch_size}, {num_workers}"
-            )
+            raise ConfigError(f"data.backend must be one of {sorted(BACKENDS)}, got {backend!r}")
+        for name, value, least in (
+            ("image_size", image_size, 1),
+            ("batch_size", batch_size, 1),
+            ("num_workers", num_workers, 0),
+        ):
+            if value < least:
+                raise ConfigError(f"data.{name} must be >= {least}, got {value}")
         self.save_hyperparameters()
         self.mask_generator = mask_generator or RandomShapesMaskGenerator()
         self.eval_mask_generator = eval_mask_generator or self.mask_generator

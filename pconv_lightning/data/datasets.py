@@ -8,8 +8,9 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from pconv_lightning.data.filelist import FileList
-from pconv_lightning.data.images import UnreadableImageError, load_rgb
+from pconv_lightning.data.images import MAX_PIXELS, UnreadableImageError, load_rgb
 from pconv_lightning.data.samples import BadFileLog, Item, SampleBuilder
+from pconv_lightning.errors import NoReadableImagesError
 
 Key = int | tuple[int, int]
 
@@ -48,13 +49,15 @@ class ImageFolderDataset(Dataset[Item]):
             if path in self.bad:
                 continue
             try:
-                image = load_rgb(path)
+                image = load_rgb(path, max_pixels=MAX_PIXELS)
             except UnreadableImageError as err:
                 self.bad.record(path, err)
                 skipped.append(path)
                 continue
             return self.build(image, path, index, epoch, skipped)
-        raise RuntimeError(f"no readable image left under {self.files.root}: all files failed")
+        raise NoReadableImagesError(
+            f"no readable image left under {self.files.root}: all files failed"
+        )
 
 
 class EpochSampler(Sampler[tuple[int, int]]):

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pconv_lightning.errors import MissingInputError
+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 _HEADER = "# pconv-filelist v1 "
 
@@ -102,7 +104,7 @@ def load_file_list(
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"image folder {root} does not exist or is not a directory")
+        raise MissingInputError(f"image folder {root} does not exist or is not a directory")
     cached = cache_path(root, Path(cache_dir) if cache_dir else default_cache_dir())
     relative = None if rescan else _read_cache(root, cached)
     if relative is None:

@@ -7,6 +7,10 @@ Conversions (all to RGB, 8 bits per channel):
 - anything with transparency (RGBA, LA, PA, P with a transparent colour): composited on a
   white background, so transparent regions read as white paper rather than arbitrary colour;
 - EXIF orientation is applied, as photo viewers do.
+
+:data:`MAX_PIXELS` is the project's one pixel cap (training data and the app): with
+``max_pixels`` set, an image above it is refused from the size in its header, before any
+pixel is decoded.
 """
 
 from __future__ import annotations
@@ -18,10 +22,15 @@ import numpy as np
 from PIL import Image, ImageOps
 
 _WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+MAX_PIXELS = 40_000_000  # the largest image trained on or repaired in the app
 
 
 class UnreadableImageError(ValueError):
     """A file or byte string that is empty, truncated, corrupt or not an image."""
+
+
+class OversizedImageError(UnreadableImageError):
+    """An image with more pixels than allowed (found from its header, nothing decoded)."""
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -39,23 +48,33 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im if im.mode == "RGB" else im.convert("RGB")
 
 
-def load_rgb(source: str | Path | bytes | memoryview, name: str | None = None) -> Image.Image:
+def load_rgb(
+    source: str | Path | bytes | memoryview, name: str | None = None, max_pixels: int | None = None
+) -> Image.Image:
     """Decode ``source`` (a path or the encoded bytes) fully into an RGB image.
 
     Raises:
         UnreadableImageError: naming ``name`` (or the path) when decoding fails for any reason.
+        OversizedImageError: the header says more than ``max_pixels`` pixels.
     """
     label = name or (str(source) if isinstance(source, str | Path) else "<bytes>")
     fp = io.BytesIO(source) if isinstance(source, bytes | memoryview) else source
     try:
         im = Image.open(fp)
         try:
+            if max_pixels is not None and im.width * im.height > max_pixels:
+                raise OversizedImageError(
+                    f"image {label} is {im.width}x{im.height} = {im.width * im.height:,} pixels, "
+                    f"more than the {max_pixels:,} allowed"
+                )
             im.load()  # decodes everything now (truncation shows here) and closes the file
         except Exception:
             im.close()
             raise
         ImageOps.exif_transpose(im, in_place=True)
         return _to_rgb(im)
+    except OversizedImageError:
+        raise
     # PIL raises many types on bad input (OSError, SyntaxError, struct.error, EOFError, ...).
     except Exception as err:
         raise UnreadableImageError(f"cannot decode image {label}: {err}") from err

@@ -5,12 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pconv_lightning.data.filelist import IMAGE_EXTENSIONS
+from pconv_lightning.errors import InputError
 
 SUFFIXES = IMAGE_EXTENSIONS | {".bmp", ".tif", ".tiff"}
-
-
-class InputError(ValueError):
-    """Bad input: a missing file or mask, or no images."""
 
 
 def image_files(path: Path, what: str) -> list[Path]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from pconv_lightning.data.transforms import fit_mask
+from pconv_lightning.errors import MissingInputError
 from pconv_lightning.masks import MaskGenerator, mask_rng, read_manifest
 from pconv_lightning.masks.buckets import hole_ratio, ratio_bucket, touches_border
 from pconv_lightning.masks.io import load_mask
@@ -75,7 +76,7 @@ class ManifestMasks(MaskSource):
     def __init__(self, folder: str | Path, hole_value: int = 255) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
-            raise FileNotFoundError(f"evaluation mask folder {self.folder} does not exist")
+            raise MissingInputError(f"evaluation mask folder {self.folder} does not exist")
         self.entries = read_manifest(self.folder)
         if not self.entries:
             raise ValueError(f"evaluation mask manifest in {self.folder} lists no masks")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pconv_lightning.data.filelist import load_file_list
-from pconv_lightning.data.images import UnreadableImageError, load_rgb
+from pconv_lightning.data.images import MAX_PIXELS, UnreadableImageError, load_rgb
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def _record(path: str, root: str, image_size: int | None) -> Iterator[dict[str, 
     from torchvision.transforms.v2 import functional as TF
 
     try:
-        image = load_rgb(path)
+        image = load_rgb(path, max_pixels=MAX_PIXELS)
     except UnreadableImageError as err:
         log.warning("not sharding unreadable image %s: %s", path, err)
         return

@@ -14,7 +14,7 @@ from typing import Any
 from litdata import StreamingDataset
 from litdata.streaming.sampler import ChunkedIndex
 
-from pconv_lightning.data.images import UnreadableImageError, load_rgb
+from pconv_lightning.data.images import MAX_PIXELS, UnreadableImageError, load_rgb
 from pconv_lightning.data.samples import BadFileLog, SampleBuilder
 
 
@@ -51,7 +51,7 @@ class StreamingImageDataset(StreamingDataset):
         skipped: list[str] = []
         for offset in range(1, len(self) + 1):
             try:
-                image = load_rgb(record["image"], name=record["path"])
+                image = load_rgb(record["image"], name=record["path"], max_pixels=MAX_PIXELS)
                 return self.build(image, record["path"], position, self.current_epoch, skipped)
             except UnreadableImageError as err:
                 self.bad.record(record["path"], err)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from pconv_lightning.data.images import UnreadableImageError, load_rgb
 from pconv_lightning.data.mask_pairs import InputError, image_files, match_masks, missing_message
-from pconv_lightning.masks.io import load_mask
+from pconv_lightning.masks.io import check_mask, load_mask
 
 if TYPE_CHECKING:  # torch is imported to run, not for `pconv inpaint --help`
     from pconv_lightning.inference.predictor import Inpainter
@@ -81,6 +81,7 @@ def inpaint_file(
                 "--resize-mask"
             )
         valid = resized_mask(valid, (rgb.shape[1], rgb.shape[0]), mask)
+    check_mask(valid, f"mask {mask}")
     result = inpainter(rgb, valid)
     target = output / f"{image.stem}.png"
     Image.fromarray(result).save(target)

@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-import cv2
 import numpy as np
 import torch
 
 from pconv_lightning.checkpoint import load_network
 from pconv_lightning.extras import require
+from pconv_lightning.inference.coarse import fill_from, shrink
 from pconv_lightning.inference.padding import padded_size, window
-from pconv_lightning.inference.tiling import predict_tiled
+from pconv_lightning.inference.tiling import predict_tiled, reached
 from pconv_lightning.models import PConvUNet
 
 MULTIPLE_KEY = "pconv.multiple"  # ONNX metadata: the size multiple (2**layers)
@@ -101,9 +101,14 @@ class Inpainter:
     """Fill the holes of a uint8 image of any size.
 
     Images whose padded size fits in one ``tile_size`` square run whole; larger ones run in
-    overlapping tiles (see :mod:`pconv_lightning.inference.tiling`). Holes that no tile with a
-    valid pixel reaches (a hole wider than a tile) take a coarse prediction of the whole image
-    shrunk to fit one tile, upsampled back.
+    overlapping tiles (see :mod:`pconv_lightning.inference.tiling`). A run's prediction counts
+    only where the network's final mask says a valid pixel reached it
+    (:func:`pconv_lightning.models.reach.reach`); every hole pixel that no run reaches (a hole
+    wider than the network's reach or than a tile) takes the prediction of a coarse pass: the
+    image shrunk by an integer factor to at most one tile and at most half its size (see
+    :mod:`pconv_lightning.inference.coarse`), predicted the same way and so recursively
+    coarser until every hole is reached, then upsampled back at those pixels. The recursion
+    ends: an image no larger than ``2**layers`` is reached everywhere from any valid pixel.
 
     Args:
         engine: the network.
@@ -125,42 +130,44 @@ class Inpainter:
         self.overlap = overlap
 
     def predict(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """The network's prediction at every hole (whole image or blended tiles).
+        """The network's prediction at every hole (whole image or blended tiles, then the
+        coarse pass where they did not reach).
 
         Shape:
             - image: (H, W, 3) uint8, mask: (H, W), 1 = valid, 0 = hole
             - Output: (3, H, W) float32; valid pixels hold no meaningful value
         """
         height, width = _check(image, mask)
+        if not mask.any():
+            raise ValueError("the mask has no valid pixel: there is nothing to fill the holes from")
         m = self.engine.multiple
         ph, pw = padded_size(height, m), padded_size(width, m)
         if max(ph, pw) <= self.tile_size:
             x, mk = window(image, mask, 0, 0, ph, pw)
-            return self.engine(x, mk)[0, :, :height, :width]
-        acc, weights = predict_tiled(self.engine, image, mask, self.tile_size, self.overlap, m)
-        np.divide(acc, weights, out=acc, where=weights > 0)
-        uncovered = (weights == 0) & (mask == 0)
-        if uncovered.any():
-            acc[:, uncovered] = self._coarse(image, mask)[:, uncovered]
-        return acc
+            pred = self.engine(x, mk)[0, :, :height, :width]
+            missing = ~reached(mk, m)[:height, :width]
+        else:
+            pred, weights = predict_tiled(self.engine, image, mask, self.tile_size, self.overlap, m)
+            np.divide(pred, weights, out=pred, where=weights > 0)
+            missing = weights == 0
+        missing &= mask == 0
+        if missing.any():
+            fill_from(self._coarse(image, mask), self._factor(height, width), pred, missing)
+        return pred
+
+    def _factor(self, height: int, width: int) -> int:
+        """The coarse pass's shrink factor: at least 2, and enough to fit one tile."""
+        return max(2, -(-max(height, width) // self.tile_size))
 
     def _coarse(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """The whole image shrunk to fit one tile, predicted, and resized back.
+        """The prediction of the image shrunk by :meth:`_factor` (valid where a block holds a
+        valid pixel), at the shrunken size.
 
         Shape:
-            - image: (H, W, 3) uint8, mask: (H, W) -> Output: (3, H, W) float32
+            - image: (H, W, 3) uint8, mask: (H, W) -> Output: (3, ceil(H / f), ceil(W / f))
         """
-        height, width = mask.shape
-        scale = self.tile_size / max(height, width)
-        small = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small_image = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
-        # A shrunken pixel is valid only when every pixel it covers is valid.
-        small_valid = cv2.resize(mask.astype(np.float32), small, interpolation=cv2.INTER_AREA)
-        small_mask = (small_valid >= 1.0 - 1e-6).astype(np.uint8)
-        pred = Inpainter(self.engine, self.tile_size, self.overlap).predict(small_image, small_mask)
-        return cv2.resize(
-            pred.transpose(1, 2, 0), (width, height), interpolation=cv2.INTER_LINEAR
-        ).transpose(2, 0, 1)
+        small, small_mask = shrink(image, mask, self._factor(*mask.shape))
+        return self.predict(small, small_mask)
 
     def __call__(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The composite: the input at valid pixels, the prediction in the holes.

@@ -4,10 +4,14 @@ Each tile's prediction is weighted by a smooth window (a raised-cosine ramp over
 ``overlap`` pixels at every side that borders another tile, 1 elsewhere, never 0); the
 image accumulates ``sum(weight * prediction)`` and ``sum(weight)`` and divides per pixel, so
 any number of overlapping tiles blends without seams or pairwise averaging. A tile with no
-hole is not run: its pixels are all valid or are covered by a tile that has a hole. A tile
-with no valid pixel is not run either: a partial-convolution network has nothing to condition
-on there and outputs 0 (black); its holes keep a zero weight sum, for the caller to fill
-another way (see :class:`pconv_lightning.inference.predictor.Inpainter`).
+hole is not run: its pixels are all valid or are covered by a tile that has a hole.
+
+A tile's prediction counts only where the network's final mask says that a valid pixel of
+the tile reached it (:func:`pconv_lightning.models.reach.reach`); elsewhere a
+partial-convolution network outputs 0 (black) whatever its weights, so its weight there is 0.
+A tile with no valid pixel reaches nothing and is not run. Holes that no tile reaches keep a
+zero weight sum, for the caller to fill another way (see
+:class:`pconv_lightning.inference.predictor.Inpainter`).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from pconv_lightning.inference.padding import padded_size, window
+from pconv_lightning.models.reach import reach
 
 Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -79,6 +85,17 @@ def tiles(height: int, width: int, tile: int, overlap: int, multiple: int) -> It
             yield Tile(top, left, th, tw, np.outer(wy, wx))
 
 
+def reached(mask: np.ndarray, multiple: int) -> np.ndarray:
+    """Where a PConvUNet with ``2**layers = multiple`` outputs a real prediction for a window.
+
+    Shape:
+        - mask: (1, 1, h, w) float32, 1 = valid; h, w multiples of ``multiple``
+        - Output: (h, w) bool
+    """
+    layers = multiple.bit_length() - 1
+    return reach(torch.from_numpy(mask), layers)[0, 0].numpy() > 0
+
+
 def predict_tiled(
     predict: Predict,
     image: np.ndarray,
@@ -87,7 +104,8 @@ def predict_tiled(
     overlap: int,
     multiple: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Blend the network's predictions over every tile that contains a hole and a valid pixel.
+    """Blend the network's predictions over every tile that contains a hole and a valid
+    pixel, each where its valid pixels reach.
 
     Args:
         predict: the network, ``(1, 3, h, w), (1, 1, h, w) -> (1, 3, h, w)`` float32.
@@ -96,7 +114,7 @@ def predict_tiled(
     Shape:
         - image: (H, W, 3), mask: (H, W)
         - Output: ``sum(weight * prediction)`` (3, H, W) and ``sum(weight)`` (H, W), float32;
-          the weight sum is positive at every hole that some tile with a valid pixel covers.
+          the weight sum is positive exactly at the pixels that some tile run reaches.
     """
     height, width = mask.shape
     acc = np.zeros((3, height, width), np.float32)
@@ -107,8 +125,9 @@ def predict_tiled(
         if mask[rows, cols].all() or not mask[rows, cols].any():
             continue
         x, m = window(image, mask, t.top, t.left, t.height, t.width)
-        pred = predict(x, m)[0, :, : rows.stop - rows.start, : cols.stop - cols.start]
-        w = t.weight[: rows.stop - rows.start, : cols.stop - cols.start]
-        acc[:, rows, cols] += pred * w
-        weights[rows, cols] += w
+        h, w = rows.stop - rows.start, cols.stop - cols.start
+        pred = predict(x, m)[0, :, :h, :w]
+        weight = t.weight[:h, :w] * reached(m, multiple)[:h, :w]
+        acc[:, rows, cols] += pred * weight
+        weights[rows, cols] += weight
     return acc, weights

@@ -1,0 +1,166 @@
+"""``pconv fit --ckpt_path``: checks before resuming, and the W&B run that continues.
+
+Before Lightning restores anything (the CLI's ``before_fit`` hook), the checkpoint is read
+once (without pickle) and compared with the config:
+
+- ``--ckpt_path last`` with no ``last*.ckpt`` in the checkpoint folders is an error (Lightning
+  would warn and silently train from step 0);
+- a file that is missing, truncated or not a checkpoint is an error naming it;
+- a network whose weights differ in shape from the configured one (another ``layers``,
+  other channels) is an error naming both sides (Lightning would load it into the config's
+  network and fail later, or train another architecture than configured);
+- ``trainer.max_steps`` at or below the checkpoint's step is "nothing to do": an error,
+  exit 2, so scripts notice that no training happened.
+
+W&B: the run id of each :class:`WandbLogger` is stored in every checkpoint
+(:class:`WandbRunId`); a resumed run passes it back to the logger with ``resume="allow"``,
+so its rows continue the same W&B run.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import WandbLogger
+
+from pconv_lightning.errors import ConfigError
+
+RUN_ID_KEY = "wandb_run_id"
+
+
+class WandbRunId(Callback):
+    """Stores the W&B run id in every checkpoint, under :data:`RUN_ID_KEY`."""
+
+    def on_save_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger) and logger.version:
+                checkpoint[RUN_ID_KEY] = logger.version
+
+
+def find_last(trainer: Trainer) -> Path:
+    """The newest ``last*.ckpt`` in the folders of the trainer's ModelCheckpoint callbacks."""
+    folders = {
+        Path(cb.dirpath)
+        for cb in trainer.callbacks
+        if isinstance(cb, ModelCheckpoint) and cb.dirpath
+    }
+    found = [p for folder in folders for p in folder.glob("last*.ckpt")]
+    if not found:
+        where = ", ".join(sorted(str(f) for f in folders)) or "(no checkpoint folder)"
+        raise ConfigError(
+            f"--ckpt_path last: no last*.ckpt in {where}; nothing to resume (drop --ckpt_path "
+            "to train from step 0, or pass the checkpoint file)"
+        )
+    return max(found, key=lambda p: p.stat().st_mtime)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The checkpoint's contents, or None when it needs pickle (Lightning loads those itself).
+
+    Raises:
+        ConfigError: the file is missing, truncated or not a checkpoint.
+    """
+    if not path.is_file():
+        raise ConfigError(f"--ckpt_path {path}: no such file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError:
+        return None
+    except Exception as err:  # truncated zip, not a zip, ...
+        raise ConfigError(
+            f"--ckpt_path {path}: cannot read it as a checkpoint ({str(err).splitlines()[0]}); "
+            "expected a complete Lightning .ckpt (is it truncated?)"
+        ) from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ConfigError(f"--ckpt_path {path}: not a Lightning checkpoint (no state_dict)")
+    return checkpoint
+
+
+def _layers(shapes: dict[str, tuple[int, ...]]) -> int:
+    return sum(1 for k in shapes if k.startswith("net.encoder.") and k.endswith(".conv.weight"))
+
+
+def check_architecture(path: Path, checkpoint: dict[str, Any], model: LightningModule) -> None:
+    """The checkpoint's network must have the configured network's parameter shapes."""
+    saved = {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
+    built = {k: tuple(v.shape) for k, v in model.state_dict().items() if k.startswith("net.")}
+    if saved == built:
+        return
+    if _layers(saved) != _layers(built):
+        raise ConfigError(
+            f"--ckpt_path {path} holds a {_layers(saved)}-layer network but the config builds "
+            f"{_layers(built)} layers (model.net.init_args.layers={_layers(built)}); set "
+            f"--model.net.init_args.layers={_layers(saved)} or pick another checkpoint"
+        )
+    key = next(k for k in sorted(saved.keys() | built.keys()) if saved.get(k) != built.get(k))
+    raise ConfigError(
+        f"--ckpt_path {path} does not fit the configured network: {key} is "
+        f"{saved.get(key, 'absent')} in the checkpoint but {built.get(key, 'absent')} in the config"
+    )
+
+
+def check_steps(path: Path, checkpoint: dict[str, Any], trainer: Trainer) -> None:
+    """Raise "nothing to do" when ``trainer.max_steps`` is at or below the checkpoint's step."""
+    step = checkpoint.get("global_step")
+    if step is not None and 0 <= trainer.max_steps <= step:
+        raise ConfigError(
+            f"nothing to do: --ckpt_path {path} is at step {step} and --trainer.max_steps="
+            f"{trainer.max_steps}; raise max_steps above {step} to train further"
+        )
+
+
+def prepare_fit(trainer: Trainer, model: LightningModule, ckpt_path: str | None) -> None:
+    """Check ``ckpt_path`` against the config and continue its W&B run; from ``before_fit``."""
+    trainer.callbacks.append(WandbRunId())
+    if ckpt_path is None:
+        return
+    path = find_last(trainer) if ckpt_path == "last" else Path(ckpt_path)
+    checkpoint = read_checkpoint(path)
+    if checkpoint is None:
+        return
+    check_architecture(path, checkpoint, model)
+    check_steps(path, checkpoint, trainer)
+    run_id = checkpoint.get(RUN_ID_KEY)
+    for logger in trainer.loggers:
+        if run_id and isinstance(logger, WandbLogger) and logger._experiment is None:
+            logger._wandb_init.update(id=run_id, resume="allow")  # read by wandb.init later
+            logger._id = run_id
+
+
+def _net_config(net: Any) -> dict[str, Any]:
+    """``{class_path, init_args}`` of a network config (a Namespace or a dict), as a dict."""
+    as_dict = net.as_dict() if hasattr(net, "as_dict") else dict(net or {})
+    return {"class_path": as_dict.get("class_path"), **(as_dict.get("init_args") or {})}
+
+
+def check_checkpoint_config(config: Any) -> None:
+    """Before LightningCLI copies a checkpoint's hyperparameters over the config: the file
+    must be a readable checkpoint and its network the configured one (same class and
+    arguments), else a :class:`ConfigError` naming both sides."""
+    subcommand = config.get("subcommand")
+    ckpt_path = config[subcommand].get("ckpt_path") if subcommand else None
+    if not ckpt_path or (ckpt_path in ("last", "best", "hpc") and not Path(ckpt_path).exists()):
+        return
+    path = Path(ckpt_path)
+    checkpoint = read_checkpoint(path)
+    saved = (checkpoint or {}).get("hyper_parameters", {}).get("net")
+    if saved is None:
+        return
+    saved, built = _net_config(saved), _net_config(config[subcommand]["model"]["net"])
+    differ = {k for k in saved.keys() & built.keys() if saved[k] != built[k]}
+    if differ:
+        sides = "; ".join(
+            f"{k}={saved[k]!r} in the checkpoint but {built[k]!r} in the config"
+            for k in sorted(differ)
+        )
+        raise ConfigError(
+            f"--ckpt_path {path} was trained with another network than the config's: {sides} "
+            "(set --model.net to the checkpoint's, or pick another checkpoint)"
+        )
