@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,13 @@ def broken_dir(tmp_path: Path) -> Path:
     (root / "kodim02b_empty.jpg").write_bytes(b"")
     (root / "kodim03b_text.png").write_text("this is not a PNG")
     return root
+
+
+@pytest.fixture(autouse=True)
+def _no_open_wandb_run():
+    """WandbLogger reuses a run that an earlier in-process test left open: finish it after
+    every test, so each test's logger starts its own run."""
+    yield
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
