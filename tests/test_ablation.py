@@ -51,7 +51,9 @@ def test_ablation_trains_each_generator_and_names_winners(tmp_path):
 
     table = pd.read_csv(out / "ablation.csv", dtype={"bucket": str})
     buckets = ["1-10", "10-20", "20-30", "30-40", "40-50", "50-60", "all"]
-    assert list(table.columns) == ["method", "bucket", "n", "psnr", "ssim", "l1", "l1_hole"]
+    assert list(table.columns) == [
+        *("method", "bucket", "n", "psnr", "ssim", "l1", "l1_hole", "lpips")
+    ]
     assert list(dict.fromkeys(table["bucket"])) == buckets
     assert set(table["method"]) == set(names)
 
@@ -61,6 +63,7 @@ def test_ablation_trains_each_generator_and_names_winners(tmp_path):
         part = table[table["bucket"] == row["bucket"]].set_index("method")
         assert row["psnr"] == part["psnr"].idxmax()
         assert row["l1"] == part["l1"].idxmin()
+        assert row["lpips"] == part["lpips"].idxmin()  # LPIPS-VGG: lower is better
 
     report = (out / "ablation.md").read_text()
     assert "## Winner per hole-ratio bucket" in report
