@@ -36,7 +36,8 @@ def test_test_scores_the_checkpoint_on_the_evaluation_set(run, monkeypatch):
     metrics = cli.trainer.callback_metrics
     assert {"test/psnr", "test/ssim", "test/l1"} <= set(metrics)
     assert 0 < float(metrics["test/psnr"]) < 100
-    assert "| all |" in (run / "test_metrics_by_bucket.md").read_text()
+    table = (run / "test_metrics_by_bucket.md").read_text()
+    assert "| all |" in table and f"checkpoint {run / 'checkpoints' / 'last.ckpt'}" in table
 
 
 @pytest.mark.slow

@@ -39,8 +39,11 @@ class BucketMetricsTable(Callback):
         header = ["hole (%)", "PSNR (dB)", "SSIM", "L1 (%)", "L1 hole (%)", "LPIPS"]
         with open(out / f"{stage}_metrics_by_bucket.csv", "w", newline="") as f:
             csv.writer(f).writerows([header, *rows])
+        when = f"epoch {trainer.current_epoch}, step {trainer.global_step}"
+        if stage != "val" and trainer.ckpt_path:  # a scoring run: its step is the checkpoint's
+            when = f"checkpoint {trainer.ckpt_path}"
         lines = [
-            f"{stage} metrics at epoch {trainer.current_epoch}, step {trainer.global_step} "
+            f"{stage} metrics at {when} "
             "(composited output; SSIM: torchmetrics, Gaussian 11x11, sigma 1.5)",
             "",
             "| " + " | ".join(header) + " |",
