@@ -30,7 +30,9 @@ from pconv_lightning.callbacks import CheckpointMetricSummary
 from pconv_lightning.cli import cli_main
 
 SWEEPS = sorted((REPO / "experiments" / "sweeps").glob("*.yaml"))
-BASE_PROJECT = yaml.safe_load((CONFIGS / "base.yaml").read_text())["trainer"]["logger"][0]
+BASE_PROJECT = yaml.safe_load((REPO / "pconv_lightning" / "configs" / "base.yaml").read_text())[
+    "trainer"
+]["logger"][0]
 
 
 def sample(spec: dict, rng: np.random.Generator):
