@@ -28,6 +28,7 @@ bench: venv
 	$(PY) benchmarks/masks.py
 	$(PY) benchmarks/data.py
 	$(PY) benchmarks/inference.py
+	$(PY) benchmarks/cli_help.py
 
 ## Re-resolve exact pins from requirements/lock.in (needs uv, which the venv has).
 lock: venv
