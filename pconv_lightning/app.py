@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -86,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("work_pixels", "time_limit", "concurrency", "max_queue", "keep_results"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    root = Path(tempfile.mkdtemp(prefix="pconv-app-"))
+    # Uploads and Gradio's copies; set before gradio is first imported, which reads it.
+    os.environ["GRADIO_TEMP_DIR"] = str(root / "gradio")
+    remove_at_exit(root)
     require("gradio", "app", "pconv app")  # before the checkpoint loads
     from pconv_lightning.checkpoint import UnsafeCheckpointError  # torch: not for --help
     from pconv_lightning.inference.predictor import Inpainter, load_engine
@@ -94,10 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         inpainter = Inpainter(load_engine(args.checkpoint, args.device))
     except (FileNotFoundError, UnsafeCheckpointError, ValueError) as err:
         print(f"pconv app: error: --checkpoint: {err}", file=sys.stderr)
+        shutil.rmtree(root, ignore_errors=True)
         return 2
-    root = Path(tempfile.mkdtemp(prefix="pconv-app-"))
-    os.environ["GRADIO_TEMP_DIR"] = str(root / "gradio")  # uploads and Gradio's copies
-    remove_at_exit(root)
     threading.Thread(target=_clean_every, args=(root, args.keep_results), daemon=True).start()
     from pconv_lightning.app_page import build_app  # Gradio takes seconds to import
 

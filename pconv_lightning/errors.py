@@ -45,6 +45,21 @@ def one_line(err: BaseException) -> str:
     return last.removeprefix(name).removeprefix(f"{type(err).__qualname__}: ")
 
 
+def unwrap_union_error(err: ValueError) -> Exception:
+    """jsonargparse reports the error of a class chosen by class path (the data module runs in
+    subclass mode) as one of the reasons "Does not validate against any of the Union
+    subtypes": that class's own message as a :class:`ConfigError`, else ``err`` itself."""
+    text = str(err)
+    if "Does not validate against any of the Union subtypes" not in text:
+        return err
+    reasons = [
+        line.strip()[2:]
+        for line in text.split("Errors:", 1)[-1].splitlines()
+        if line.strip().startswith("- ") and "Expected a <class 'NoneType'>" not in line
+    ]
+    return ConfigError(reasons[0]) if reasons else err
+
+
 def report_errors(run: Callable[[], T], prog: str) -> T:
     """``run()``, but a :class:`PConvError` prints ``<prog>: error: <message>`` on stderr
     and exits with status 2."""

@@ -28,6 +28,7 @@ from pconv_lightning.callbacks import (
     Stage2Finetune,
 )
 from pconv_lightning.data import InpaintingDataModule
+from pconv_lightning.errors import unwrap_union_error
 from pconv_lightning.module import InpaintingModule
 from pconv_lightning.progress import EpochProgressBar
 from pconv_lightning.resume import check_checkpoint_config, prepare_fit
@@ -107,6 +108,13 @@ class PConvCLI(LightningCLI):
                 f"{_checkpoint_dir(trainer.default_root_dir)}/last.ckpt (without one the "
                 "untrained network would be scored)"
             )
+
+    def instantiate_classes(self) -> None:
+        """LightningCLI's, with a class's own bad-argument error as one :class:`ConfigError`."""
+        try:
+            super().instantiate_classes()
+        except ValueError as err:
+            raise unwrap_union_error(err) from err
 
     def _parse_ckpt_path(self) -> None:
         check_checkpoint_config(self.config)  # before Lightning merges the checkpoint's hparams

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from training_helpers import SAMPLES
+from training_helpers import SAMPLES, pytorch_default_init
 
 from pconv_lightning.checkpoint import save_network
 from pconv_lightning.cli import cli_main
@@ -22,7 +22,7 @@ from pconv_lightning.models import PConvUNet
 def random_engine(layers: int = 4, seed: int = 0) -> TorchEngine:
     """A network with PyTorch's default initialisation (eval BatchNorm is the identity)."""
     torch.manual_seed(seed)
-    return TorchEngine(PConvUNet(layers=layers))
+    return TorchEngine(pytorch_default_init(PConvUNet(layers=layers)))
 
 
 def photo() -> np.ndarray:

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from training_helpers import pytorch_default_init
 
 from pconv_lightning.inference import Inpainter, TorchEngine
 from pconv_lightning.inference.coarse import fill_from, shrink
@@ -69,7 +70,7 @@ def slim_engine(monkeypatch) -> TorchEngine:
     of the real network (same kernels, strides, padding) at a small fraction of the cost."""
     monkeypatch.setattr(unet, "ENCODER_CHANNELS", (8, 8, 8, 8))
     torch.manual_seed(0)
-    return TorchEngine(PConvUNet(layers=3))
+    return TorchEngine(pytorch_default_init(PConvUNet(layers=3)))
 
 
 def photo(height: int, width: int) -> np.ndarray:

@@ -40,7 +40,11 @@ def _one_line_naming(err: str, path) -> None:
 
 def test_inpaint(truncated, capsys):
     root = truncated.parent
-    args = [f"--image={root / 'photo.png'}", f"--mask={root / 'mask.png'}", f"--output={root}"]
+    args = [
+        f"--image={root / 'photo.png'}",
+        f"--mask={root / 'mask.png'}",
+        f"--output={root / 'out'}",
+    ]
     assert cli_main(["inpaint", f"--checkpoint={truncated}", *args]) == 2
     _one_line_naming(capsys.readouterr().err, truncated)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from torch import nn
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"
 CONFIGS = REPO / "experiments" / "configs"
@@ -30,3 +32,13 @@ def tiny_args(root: Path, steps: int = 2, size: int = 64, layers: int = 6) -> li
         "--data.max_eval_samples=2",
         f"--model.net.init_args.layers={layers}",
     ]
+
+
+def pytorch_default_init(net: nn.Module) -> nn.Module:
+    """Re-initialise every convolution as PyTorch does by default (uniform weights and
+    non-zero biases), instead of the project's He-normal with zero biases: a random network
+    whose raw prediction is small and never exactly 0 where a valid pixel reaches."""
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            module.reset_parameters()
+    return net
