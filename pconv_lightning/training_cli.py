@@ -8,6 +8,7 @@ commands start without Lightning.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -102,6 +103,8 @@ class PConvCLI(LightningCLI):
         for logger in _loggers(trainer.logger):
             if getattr(logger, "class_path", None) == _WANDB:
                 logger.init_args.save_dir = trainer.default_root_dir
+                # W&B finds the run's git commit from its folder, which must exist by then.
+                Path(trainer.default_root_dir).mkdir(parents=True, exist_ok=True)
         if self.subcommand != "fit" and not config.get("ckpt_path"):
             self.parser.error(
                 f"pconv {self.subcommand} needs --ckpt_path: a checkpoint file, or `last` for "
@@ -130,12 +133,27 @@ class PConvCLI(LightningCLI):
         has_bar = any(isinstance(c, ProgressBar) for c in callbacks)
         if _RICH_AVAILABLE and trainer.get("enable_progress_bar") is not False and not has_bar:
             kwargs["callbacks"] = [*callbacks, EpochProgressBar()]
-        return super().instantiate_trainer(**kwargs)
+        built = super().instantiate_trainer(**kwargs)
+        for logger in built.loggers:
+            if isinstance(logger, WandbLogger) and logger._wandb_init.get("anonymous") is None:
+                # Lightning always passes `anonymous`; W&B warns that the setting is obsolete.
+                logger._wandb_init.pop("anonymous", None)
+        return built
 
     def after_fit(self) -> None:
         """Say where the results are (W&B prints its own sync command for offline runs)."""
         root = Path(self.trainer.default_root_dir)
         print(f"results in {root}/: checkpoints/, samples/, val_metrics_by_bucket.md")
+
+
+class _DropTips(logging.Filter):
+    """Lightning's advertisement for its cloud logger, a line that tells a user nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips())
 
 
 def run(args: list[str] | None = None) -> PConvCLI:

@@ -4,13 +4,14 @@ messages a user sees."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from training_helpers import CONFIGS, REPO, SAMPLES
+from training_helpers import CONFIGS, REPO, SAMPLES, tiny_args
 
 from pconv_lightning.cli import TOOLS, TRAINING, cli_main
 
@@ -112,3 +113,28 @@ def test_progress_bar_shows_no_negative_epoch_count(max_epochs, expected):
     bar = EpochProgressBar()
     bar._trainer = _Trainer(max_epochs)
     assert bar._get_train_description(49).strip() == expected
+
+
+@pytest.mark.slow
+def test_a_tiny_fit_prints_no_messages_that_tell_nothing(tmp_path):
+    """Lightning's cloud-logger tip, W&B's obsolete-`anonymous` warning and its missing-git-root
+    warning (the run folder did not exist when W&B looked for the commit) are not printed."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pconv_lightning",
+            "fit",
+            f"--config={CONFIGS / 'quickstart.yaml'}",
+            *tiny_args(tmp_path / "run", steps=1),
+        ],
+        cwd=REPO,
+        env=os.environ | {"WANDB_MODE": "offline"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    output = done.stdout + done.stderr
+    for noise in ("💡 Tip", "anonymous setting has no effect", "git root"):
+        assert noise not in output, noise
