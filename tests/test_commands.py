@@ -70,22 +70,23 @@ def test_modules_depend_downwards_only():
     assert "pconv_lightning.evaluation.ablation" not in training
 
 
-@pytest.mark.slow
-def test_print_config_from_the_command_line_warns_nothing_and_builds_the_net():
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pconv_lightning",
-            "fit",
-            f"--config={CONFIGS / 'quickstart.yaml'}",
-            "--print_config",
-        ],
+def _pconv_fit(*args: str) -> subprocess.CompletedProcess:
+    """``pconv fit --config quickstart.yaml ARGS`` from the command line, W&B offline."""
+    config = f"--config={CONFIGS / 'quickstart.yaml'}"
+    return subprocess.run(
+        [sys.executable, "-m", "pconv_lightning", "fit", config, *args],
         cwd=REPO,
+        env=os.environ | {"WANDB_MODE": "offline"},
         capture_output=True,
         text=True,
-        check=True,
+        timeout=600,
     )
+
+
+@pytest.mark.slow
+def test_print_config_from_the_command_line_warns_nothing_and_builds_the_net():
+    done = _pconv_fit("--print_config")
+    assert done.returncode == 0, done.stderr[-3000:]
     assert "args parameter is intended" not in done.stderr
     config = yaml.safe_load(done.stdout)
     assert config["model"]["net"]["class_path"] == "pconv_lightning.models.PConvUNet"
@@ -119,21 +120,7 @@ def test_progress_bar_shows_no_negative_epoch_count(max_epochs, expected):
 def test_a_tiny_fit_prints_no_messages_that_tell_nothing(tmp_path):
     """Lightning's cloud-logger tip, W&B's obsolete-`anonymous` warning and its missing-git-root
     warning (the run folder did not exist when W&B looked for the commit) are not printed."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pconv_lightning",
-            "fit",
-            f"--config={CONFIGS / 'quickstart.yaml'}",
-            *tiny_args(tmp_path / "run", steps=1),
-        ],
-        cwd=REPO,
-        env=os.environ | {"WANDB_MODE": "offline"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = _pconv_fit(*tiny_args(tmp_path / "run", steps=1))
     assert done.returncode == 0, done.stderr[-3000:]
     output = done.stdout + done.stderr
     for noise in ("💡 Tip", "anonymous setting has no effect", "git root"):

