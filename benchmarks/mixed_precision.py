@@ -151,11 +151,12 @@ def main() -> None:
         writer.writeheader()
         for name, rows in curves.items():
             writer.writerows({"precision": name, **r} for r in rows)
+    plot(curves, args.compare, out / "mixed_precision.png")
     settings = {k: v for k, v in vars(args).items() if k != "out"}
+    # The summary last: scripts/gpu (and its test) take it as "every file is written".
     (out / "mixed_precision.json").write_text(
         json.dumps({"settings": settings, "results": results}, indent=1)
     )
-    plot(curves, args.compare, out / "mixed_precision.png")
     for name, result in results.items():
         print(name, json.dumps({k: v for k, v in result.items() if k != "skipped_steps"}),
               "skipped at", result["skipped_steps"][:20])  # fmt: skip
