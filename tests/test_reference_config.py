@@ -38,7 +38,7 @@ def test_reference_config_runs_on_a_tiny_pack(tmp_path, monkeypatch):
             "--data.image_size=64",
             "--data.batch_size=2",
             "--data.num_workers=0",
-            "--model.vgg_weights=null",
+            "--model.vgg_weights=imagenet",  # the derived ImageNet weights (make venv)
             "--model.net.init_args.layers=6",
         ]
     )
