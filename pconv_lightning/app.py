@@ -37,15 +37,19 @@ from pconv_lightning.app_limits import (
     remove_old_files,
 )
 from pconv_lightning.extras import require
+from pconv_lightning.reference import checkpoint_or_reference
 
 __all__ = ["InpaintError", "editor_inputs", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``pconv app --checkpoint CKPT [--host 127.0.0.1] [--port 7860]``."""
+    """``pconv app [--checkpoint CKPT] [--host 127.0.0.1] [--port 7860]``."""
     parser = argparse.ArgumentParser(prog="pconv app", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--checkpoint", required=True, type=Path, help=".ckpt/.pth/.safetensors or .onnx"
+        "--checkpoint",
+        type=Path,
+        help=".ckpt/.pth/.safetensors or .onnx (default: the released reference model, "
+        "weights/reference_256.safetensors)",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
@@ -96,9 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     from pconv_lightning.inference.predictor import Inpainter, load_engine
 
     try:
-        inpainter = Inpainter(load_engine(args.checkpoint, args.device))
+        checkpoint = checkpoint_or_reference(args.checkpoint)
+        inpainter = Inpainter(load_engine(checkpoint, args.device))
     except (FileNotFoundError, UnsafeCheckpointError, ValueError) as err:
-        print(f"pconv app: error: --checkpoint: {err}", file=sys.stderr)
+        where = "" if args.checkpoint is None else "--checkpoint: "
+        print(f"pconv app: error: {where}{err}", file=sys.stderr)
         shutil.rmtree(root, ignore_errors=True)
         return 2
     threading.Thread(target=_clean_every, args=(root, args.keep_results), daemon=True).start()

@@ -8,10 +8,11 @@ Examples::
         --size 256 --out outputs/eval_kodak24
     pconv evaluate --images data/samples/val --builtin-masks 2 --size 128 --out outputs/eval
 
-Methods: every ``--checkpoint`` (composited PConvUNet output), OpenCV Telea and Navier-Stokes
-(radius 3) and the mean-colour fill, unless ``--no-baselines``. Images are resized (shorter
-side) to ``--size`` and centre-cropped; masks are resized by nearest neighbour and their cell is
-measured at that size. Pairing is described in :mod:`pconv_lightning.evaluation.pairs`.
+Methods: every ``--checkpoint`` (composited PConvUNet output; none given: the released
+reference model, ``weights/reference_256.safetensors``, when the checkout has it), OpenCV Telea
+and Navier-Stokes (radius 3) and the mean-colour fill, unless ``--no-baselines``. Images are
+resized (shorter side) to ``--size`` and centre-cropped; masks are resized by nearest neighbour
+and their cell is measured at that size. Pairing is described in :mod:`pconv_lightning.evaluation.pairs`.
 Writes into ``--out``: ``metrics.md``, ``metrics.csv``, ``per_image.csv``,
 ``metrics_by_bucket.png``, ``examples.png``.
 """
@@ -23,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pconv_lightning import reference
 from pconv_lightning.masks.evaluation import make_evaluation_set
 from pconv_lightning.masks.manifest import (
     MANIFEST_NAME,
@@ -65,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="[NAME=]PATH",
-        help="a PConvUNet .ckpt/.pth/.safetensors (repeatable)",
+        help="a PConvUNet .ckpt/.pth/.safetensors (repeatable; default: the released reference "
+        "model, weights/reference_256.safetensors, when the checkout has it)",
     )
     parser.add_argument("--images", type=Path, required=True, help="image folder (recursive)")
     masks = parser.add_mutually_exclusive_group(required=True)
@@ -110,8 +113,19 @@ def evaluation_masks(args: argparse.Namespace) -> tuple[list[EvalMask], str]:
 
 
 def build_methods(args: argparse.Namespace) -> list[InpaintingMethod]:
+    """The networks of ``--checkpoint`` (none given: the released reference model, when this
+    checkout has it) and, unless ``--no-baselines``, the classical baselines."""
     from pconv_lightning.evaluation.methods import NetworkMethod, baselines
 
+    if not args.checkpoint:
+        if (released := reference.reference_weights()) is not None:
+            args.checkpoint = [("reference", released)]
+        elif not args.no_baselines:
+            print(
+                f"pconv evaluate: no --checkpoint given and no reference model at "
+                f"{reference.REFERENCE_WEIGHTS}: evaluating the baselines only",
+                file=sys.stderr,
+            )
     methods: list[InpaintingMethod] = []
     for name, path in args.checkpoint:
         method = NetworkMethod(name, path, args.device)

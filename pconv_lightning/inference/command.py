@@ -20,6 +20,7 @@ from tqdm import tqdm
 from pconv_lightning.data.images import UnreadableImageError, load_rgb
 from pconv_lightning.data.mask_pairs import InputError, image_files, match_masks, missing_message
 from pconv_lightning.masks.io import check_mask, load_mask
+from pconv_lightning.reference import checkpoint_or_reference
 
 if TYPE_CHECKING:  # torch is imported to run, not for `pconv inpaint --help`
     from pconv_lightning.inference.predictor import Inpainter
@@ -106,9 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--checkpoint",
-        required=True,
         type=Path,
-        help=".ckpt/.pth/.safetensors (PyTorch, loaded without pickle) or .onnx (onnxruntime)",
+        help=".ckpt/.pth/.safetensors (PyTorch, loaded without pickle) or .onnx (onnxruntime); "
+        "default: the released reference model, weights/reference_256.safetensors",
     )
     parser.add_argument("--image", required=True, type=Path, help="an image file or a folder")
     parser.add_argument(
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         pairs, missing = pair_masks(args.image, args.mask)
-        engine = load_engine(args.checkpoint, args.device)
+        engine = load_engine(checkpoint_or_reference(args.checkpoint), args.device)
         inpainter = Inpainter(engine, args.tile_size, args.overlap)
     except (InputError, FileNotFoundError, UnsafeCheckpointError, ValueError) as err:
         print(f"pconv inpaint: error: {err}", file=sys.stderr)
