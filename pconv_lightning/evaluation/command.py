@@ -12,7 +12,8 @@ Methods: every ``--checkpoint`` (composited PConvUNet output; none given: the re
 reference model, ``weights/reference_256.safetensors``, when the checkout has it), OpenCV Telea
 and Navier-Stokes (radius 3) and the mean-colour fill, unless ``--no-baselines``. Images are
 resized (shorter side) to ``--size`` and centre-cropped; masks are resized by nearest neighbour
-and their cell is measured at that size. Pairing is described in :mod:`pconv_lightning.evaluation.pairs`.
+and their cell is measured at that size. Pairing is described in
+:mod:`pconv_lightning.evaluation.pairs`.
 Writes into ``--out``: ``metrics.md``, ``metrics.csv``, ``per_image.csv``,
 ``metrics_by_bucket.png``, ``examples.png``.
 """
