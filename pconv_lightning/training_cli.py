@@ -18,6 +18,7 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
 
 from pconv_lightning.callbacks import (
@@ -27,10 +28,12 @@ from pconv_lightning.callbacks import (
     LastCheckpoint,
     PredictionWriter,
     Stage2Finetune,
+    TrainingBudget,
 )
 from pconv_lightning.data import InpaintingDataModule
 from pconv_lightning.errors import unwrap_union_error
 from pconv_lightning.module import InpaintingModule
+from pconv_lightning.precision import default_precision
 from pconv_lightning.progress import EpochProgressBar
 from pconv_lightning.resume import check_checkpoint_config, prepare_fit
 
@@ -68,7 +71,7 @@ class PConvCLI(LightningCLI):
     Callbacks every run has, configured under their own keys and writing under
     ``trainer.default_root_dir``: ``best_checkpoint`` (best by ``val/psnr``),
     ``last_checkpoint`` (:class:`LastCheckpoint`: the one ``last.ckpt``, always the newest),
-    ``image_grid``, ``bucket_table``, ``stage2`` (:class:`Stage2Finetune`, idle until
+    ``image_grid``, ``bucket_table``, ``budget`` (:class:`TrainingBudget`), ``stage2`` (:class:`Stage2Finetune`, idle until
     ``stage2.at_step`` or ``at_epoch``) and ``prediction_writer`` (``pconv predict``).
     A W&B logger's ``save_dir`` follows ``trainer.default_root_dir``.
     """
@@ -95,11 +98,18 @@ class PConvCLI(LightningCLI):
         parser.add_lightning_class_args(Stage2Finetune, "stage2")
         parser.add_lightning_class_args(PredictionWriter, "prediction_writer")
         parser.add_lightning_class_args(CheckpointMetricSummary, "metric_summary")
+        parser.add_lightning_class_args(TrainingBudget, "budget")
 
     def before_instantiate_classes(self) -> None:
-        """Point W&B at ``default_root_dir``; refuse evaluation commands without weights."""
+        """Point W&B at ``default_root_dir``; choose the training precision when none is
+        given (:func:`default_precision`); refuse evaluation commands without weights."""
         config = self.config[self.subcommand]
         trainer = config.trainer
+        if self.subcommand == "fit" and trainer.precision is None:
+            precision, notice = default_precision(trainer.accelerator)
+            trainer.precision = precision
+            if notice:
+                rank_zero_info(notice)
         for logger in _loggers(trainer.logger):
             if getattr(logger, "class_path", None) == _WANDB:
                 logger.init_args.save_dir = trainer.default_root_dir

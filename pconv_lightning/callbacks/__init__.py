@@ -1,6 +1,7 @@
 """Callbacks of the training suite."""
 
 from pconv_lightning.callbacks.bucket_table import BucketMetricsTable
+from pconv_lightning.callbacks.budget import TrainingBudget
 from pconv_lightning.callbacks.image_grid import ImageGridLogger, result_grid
 from pconv_lightning.callbacks.last_checkpoint import LastCheckpoint
 from pconv_lightning.callbacks.prediction_writer import PredictionWriter
@@ -14,5 +15,6 @@ __all__ = [
     "LastCheckpoint",
     "PredictionWriter",
     "Stage2Finetune",
+    "TrainingBudget",
     "result_grid",
 ]

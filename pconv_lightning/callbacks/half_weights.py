@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
+from pconv_lightning.callbacks.budget import TrainingBudget
 from pconv_lightning.pieces import half_state, save_pieces
 
 
@@ -22,25 +23,34 @@ class HalfWeightsExport(Callback):
     """Exports ``pl_module.net`` as fp16 pieces every ``every_seconds`` and at the end of fit.
 
     Args:
-        dirpath: where the ``step-*`` folders and ``LATEST`` go.
+        dirpath: where the ``step-*`` folders and ``LATEST`` go (default:
+            ``<trainer.default_root_dir>/weights``).
         every_seconds: training wall time between exports.
         piece_mb: most tensor data per piece, in MB (10**6 bytes).
         keep: exports kept on disk (the newest ones).
     """
 
     def __init__(
-        self, dirpath: str, every_seconds: float = 120.0, piece_mb: float = 15.0, keep: int = 2
+        self,
+        dirpath: str | None = None,
+        every_seconds: float = 120.0,
+        piece_mb: float = 15.0,
+        keep: int = 2,
     ) -> None:
         if every_seconds <= 0 or piece_mb <= 0 or keep < 1:
             raise ValueError(
                 f"every_seconds and piece_mb must be > 0 and keep >= 1, got "
                 f"{every_seconds}, {piece_mb}, {keep}"
             )
-        self.dirpath = Path(dirpath)
+        self.dirpath = None if dirpath is None else Path(dirpath)
         self.every_seconds = every_seconds
         self.piece_bytes = int(piece_mb * 1e6)
         self.keep = keep
         self._start = self._last = 0.0
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if self.dirpath is None:
+            self.dirpath = Path(trainer.default_root_dir) / "weights"
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._start = self._last = time.monotonic()
@@ -61,12 +71,14 @@ class HalfWeightsExport(Callback):
         folder = self.dirpath / f"step-{step:07d}"
         if folder.exists():  # this step is exported already (the end of fit right after one)
             return folder
+        spent = next((c for c in trainer.callbacks if isinstance(c, TrainingBudget)), None)
         batch = getattr(trainer.datamodule, "hparams", {}).get("batch_size", 0)
         info = {
             "step": step,
             "epoch": trainer.current_epoch,
-            "images_seen": step * batch * trainer.world_size,
-            "wall_s": round(self._last - self._start, 1),
+            "images_seen": spent.images if spent else step * batch * trainer.world_size,
+            "images_seen_by_size": {str(k): n for k, n in spent.counts.items()} if spent else {},
+            "wall_s": round(spent.wall_seconds if spent else self._last - self._start, 1),
             "precision": str(trainer.precision),
             "dtype": "float16",
         }

@@ -6,13 +6,16 @@ from datetime import timedelta
 
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 
 class LastCheckpoint(ModelCheckpoint):
     """Writes only ``<dirpath>/last.ckpt``, overwritten in place: every ``every_n_train_steps``
     steps (or ``train_time_interval``), after each validation during ``fit`` and when training
     ends, so it always holds the run's newest step. Any other ``ModelCheckpoint`` of the run
-    (best by a metric) keeps ``save_last`` off, so no ``last-v1.ckpt`` appears.
+    (best by a metric) keeps ``save_last`` off, so no ``last-v1.ckpt`` appears. A run stopped
+    by SIGTERM (Lightning stops it at the end of a batch) saves too, so a stopped session loses
+    no steps.
     """
 
     def __init__(
@@ -39,3 +42,9 @@ class LastCheckpoint(ModelCheckpoint):
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._save_newest(trainer)
+
+    def on_exception(
+        self, trainer: Trainer, pl_module: LightningModule, exception: BaseException
+    ) -> None:
+        if isinstance(exception, SIGTERMException) and trainer.training:
+            self._save_newest(trainer)

@@ -11,9 +11,9 @@ from pathlib import Path
 from torch.utils.data import DataLoader, Dataset
 
 from pconv_lightning.data.datasets import EpochSampler, ImageFolderDataset
-from pconv_lightning.data.filelist import load_file_list, spread
+from pconv_lightning.data.filelist import FileList, load_file_list, spread
 from pconv_lightning.data.samples import SampleBuilder, collate
-from pconv_lightning.errors import MissingInputError
+from pconv_lightning.errors import ConfigError, MissingInputError
 
 
 class StorageBackend(ABC):
@@ -25,10 +25,15 @@ class StorageBackend(ABC):
 
     @abstractmethod
     def dataset(
-        self, source: str, build: SampleBuilder, train: bool, limit: int | None, repeats: int = 1
+        self,
+        source: str | list[str],
+        build: SampleBuilder,
+        train: bool,
+        limit: int | None,
+        repeats: int = 1,
     ) -> Dataset:
         """The dataset of ``source`` (each image ``repeats`` times with other masks); raises
-        naming ``source`` when it is missing or empty."""
+        naming ``source`` when it is missing or empty. A list of sources is one dataset."""
 
     @abstractmethod
     def loader(
@@ -38,12 +43,20 @@ class StorageBackend(ABC):
 
 
 class FolderBackend(StorageBackend):
-    """Image files in a folder tree, listed once and cached (see :mod:`.filelist`)."""
+    """Image files in folder trees, listed once and cached (see :mod:`.filelist`); several
+    folders are joined in the order given."""
 
     def dataset(
-        self, source: str, build: SampleBuilder, train: bool, limit: int | None, repeats: int = 1
+        self,
+        source: str | list[str],
+        build: SampleBuilder,
+        train: bool,
+        limit: int | None,
+        repeats: int = 1,
     ) -> Dataset:
-        files = load_file_list(source, cache_dir=self.cache_dir).limit(limit)
+        roots = [source] if isinstance(source, str) else source
+        lists = [load_file_list(root, cache_dir=self.cache_dir) for root in roots]
+        files = FileList.concat(lists).limit(limit)
         return ImageFolderDataset(files, build, repeats)
 
     def loader(
@@ -69,10 +82,20 @@ class LitdataBackend(StorageBackend):
     """
 
     def dataset(
-        self, source: str, build: SampleBuilder, train: bool, limit: int | None, repeats: int = 1
+        self,
+        source: str | list[str],
+        build: SampleBuilder,
+        train: bool,
+        limit: int | None,
+        repeats: int = 1,
     ) -> Dataset:
         from pconv_lightning.data.streaming import StreamingImageDataset
 
+        if not isinstance(source, str):
+            raise ConfigError(
+                f"a list of sources ({', '.join(source)}) needs the folder backend; write one "
+                "set of litdata shards from all of them (pconv shards)"
+            )
         if repeats != 1:
             raise ValueError(
                 f"eval_repeats={repeats} needs the folder backend; litdata shards stream each "

@@ -38,6 +38,7 @@ class InpaintingDataModule(LightningDataModule):
     Args:
         train, val, test: sources: an image folder (``backend="folder"``) or a folder /
             object-store URL of litdata shards (``backend="litdata"``). None: no such split.
+            ``train`` may list several folders (folder backend): one training set of them all.
         predict, predict_masks: ``pconv predict``'s image folder (whole images, one per batch)
             and mask folder (white = hole, matched by file stem).
         image_size: side of the square crops.
@@ -57,7 +58,7 @@ class InpaintingDataModule(LightningDataModule):
 
     def __init__(
         self,
-        train: str | None = None,
+        train: str | list[str] | None = None,
         val: str | None = None,
         test: str | None = None,
         image_size: int = 256,
@@ -99,9 +100,10 @@ class InpaintingDataModule(LightningDataModule):
             return ManifestMasks(self.hparams.eval_masks)
         return FixedGeneratedMasks(self.eval_mask_generator, self.hparams.eval_seed)
 
-    def _build(self, split: str) -> Dataset:
+    def _build(self, split: str, size: int | None = None) -> Dataset:
+        """The dataset of ``split`` with crops of ``size`` (default ``image_size``)."""
         source = self.hparams[split]
-        size = self.hparams.image_size
+        size = size or self.hparams.image_size
         if split == "train":
             build = SampleBuilder(
                 train_transform(size), TrainMasks(self.mask_generator, self.hparams.seed), False
@@ -143,7 +145,7 @@ class InpaintingDataModule(LightningDataModule):
                 f"(--data.{needed} FOLDER); it is not set"
             )
 
-    def _loader(self, split: str) -> DataLoader | list:
+    def _loader(self, split: str, batch_size: int | None = None) -> DataLoader | list:
         if split not in self.datasets:
             if self.hparams[split] is None:
                 return []
@@ -151,7 +153,7 @@ class InpaintingDataModule(LightningDataModule):
         return self.backend.loader(
             self.datasets[split],
             train=split == "train",
-            batch_size=self.hparams.batch_size,
+            batch_size=batch_size or self.hparams.batch_size,
             num_workers=self.hparams.num_workers,
             pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
         )

@@ -56,7 +56,7 @@ class ImageFolderDataset(Dataset[Item]):
                 continue
             return self.build(image, path, index, epoch, skipped)
         raise NoReadableImagesError(
-            f"no readable image left under {self.files.root}: all files failed"
+            f"no readable image left under {self.files.label}: all files failed"
         )
 
 

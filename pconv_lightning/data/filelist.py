@@ -38,6 +38,7 @@ class FileList:
     def __init__(self, root: str | Path, relative: np.ndarray) -> None:
         self.root = Path(root)
         self._relative = relative
+        self.label = str(self.root)  # what messages call this list: its folder(s)
 
     def __len__(self) -> int:
         return len(self._relative)
@@ -45,11 +46,25 @@ class FileList:
     def __getitem__(self, index: int) -> str:
         return str(self.root / self._relative[index].decode())
 
+    @classmethod
+    def concat(cls, lists: list[FileList]) -> FileList:
+        """One list of every file of ``lists``, in order (paths kept absolute)."""
+        if len(lists) == 1:
+            return lists[0]
+        paths = [
+            str(f.root.resolve() / rel.decode()).encode() for f in lists for rel in f._relative
+        ]
+        joined = cls(Path("/"), np.array(paths, dtype=np.bytes_))
+        joined.label = ", ".join(str(f.root) for f in lists)
+        return joined
+
     def limit(self, count: int | None) -> FileList:
         """At most ``count`` files, evenly spread over the sorted list (all classes stay)."""
         if count is None or count >= len(self):
             return self
-        return FileList(self.root, self._relative[spread(len(self), count)])
+        limited = FileList(self.root, self._relative[spread(len(self), count)])
+        limited.label = self.label
+        return limited
 
 
 def spread(length: int, count: int) -> np.ndarray:

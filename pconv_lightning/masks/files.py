@@ -73,7 +73,7 @@ class FileMaskGenerator(MaskGenerator):
             raise ValueError(f"max_translation must be in [0, 1], got {max_translation}")
         if resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
-        self.root = Path(root)
+        self.root = Path(root).expanduser()
         self.hole_value = hole_value
         self.threshold = threshold
         self.dilation = (int(dilation[0]), int(dilation[1]))
