@@ -40,6 +40,7 @@ from pconv_lightning.resume import check_checkpoint_config, prepare_fit
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 BASE_CONFIG = resources.files("pconv_lightning.configs") / "base.yaml"
 _WANDB = "lightning.pytorch.loggers.WandbLogger"
+_FOLLOW_ROOT = (_WANDB, "lightning.pytorch.loggers.CSVLogger")
 
 
 class LoggerSaveConfigCallback(SaveConfigCallback):
@@ -73,7 +74,7 @@ class PConvCLI(LightningCLI):
     ``last_checkpoint`` (:class:`LastCheckpoint`: the one ``last.ckpt``, always the newest),
     ``image_grid``, ``bucket_table``, ``budget`` (:class:`TrainingBudget`), ``stage2`` (:class:`Stage2Finetune`, idle until
     ``stage2.at_step`` or ``at_epoch``) and ``prediction_writer`` (``pconv predict``).
-    A W&B logger's ``save_dir`` follows ``trainer.default_root_dir``.
+    A W&B or CSV logger's ``save_dir`` follows ``trainer.default_root_dir``.
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -111,7 +112,7 @@ class PConvCLI(LightningCLI):
             if notice:
                 rank_zero_info(notice)
         for logger in _loggers(trainer.logger):
-            if getattr(logger, "class_path", None) == _WANDB:
+            if getattr(logger, "class_path", None) in _FOLLOW_ROOT:
                 logger.init_args.save_dir = trainer.default_root_dir
                 # W&B finds the run's git commit from its folder, which must exist by then.
                 Path(trainer.default_root_dir).mkdir(parents=True, exist_ok=True)
