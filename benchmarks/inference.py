@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 from timing import alternate, print_table
 
-from pconv_lightning.checkpoint import load_network
+from pconv_lightning.checkpoints.network import load_network
 from pconv_lightning.export import export_onnx
 from pconv_lightning.inference import Inpainter, OnnxEngine, TorchEngine
 from pconv_lightning.inference.padding import window

@@ -22,7 +22,7 @@ TRAINING = {
 TOOLS: dict[str, tuple[str, str]] = {
     "inpaint": ("pconv_lightning.inference.command:main", "repair photos at any size"),
     "export": ("pconv_lightning.export:main", "export a checkpoint to ONNX"),
-    "app": ("pconv_lightning.app:main", "the web page: paint a hole, get the repair"),
+    "app": ("pconv_lightning.app.command:main", "the web page: paint a hole, get the repair"),
     "evaluate": (
         "pconv_lightning.evaluation.command:main",
         "score checkpoints and baselines by hole-ratio bucket",
@@ -31,7 +31,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "masks": ("pconv_lightning.masks.commands:main", "make, index and measure mask sets"),
     "shards": ("pconv_lightning.data.shards:main", "pack an image folder into litdata shards"),
     "weights": (
-        "pconv_lightning.weights.command:main",
+        "pconv_lightning.vgg.command:main",
         "derive the ImageNet VGG16 weights offline (pconv weights vgg16)",
     ),
 }

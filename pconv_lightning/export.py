@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.output.suffix != ".onnx":
         parser.error(f"--output must end in .onnx, got {args.output}")
-    from pconv_lightning.checkpoint import UnsafeCheckpointError, load_network
+    from pconv_lightning.checkpoints.network import UnsafeCheckpointError, load_network
 
     try:
         net = load_network(args.checkpoint)

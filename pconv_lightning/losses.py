@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pconv_lightning.vgg import VGG16Features
+from pconv_lightning.vgg.features import VGG16Features
 
 TERMS = ("valid", "hole", "perceptual", "style_out", "style_comp", "tv")
 

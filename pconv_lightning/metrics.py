@@ -2,7 +2,7 @@
 
 PSNR and SSIM are torchmetrics' (SSIM: Gaussian window 11, sigma 1.5), both averaged per image;
 L1 is in percent of the [0, 1] range (the paper's "L1 (%)", as ``pconv evaluate`` reports it), over
-all pixels and over hole pixels only; LPIPS-VGG (:class:`~pconv_lightning.lpips_vgg.LPIPSVGG`)
+all pixels and over hole pixels only; LPIPS-VGG (:class:`~pconv_lightning.vgg.lpips.LPIPSVGG`)
 per image, averaged, when a network is given. Every metric syncs across ranks.
 """
 
@@ -13,8 +13,8 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from pconv_lightning.lpips_vgg import LPIPSVGG
 from pconv_lightning.masks.buckets import BUCKET_EDGES, bucket_label
+from pconv_lightning.vgg.lpips import LPIPSVGG
 
 __all__ = ["L1", "InpaintingMetrics", "bucket_label", "image_metrics"]
 

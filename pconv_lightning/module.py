@@ -14,10 +14,10 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from pconv_lightning.losses import InpaintingLoss, LossWeights, composite
-from pconv_lightning.lpips_vgg import LPIPSVGG
 from pconv_lightning.metrics import InpaintingMetrics
 from pconv_lightning.models import PConvUNet
-from pconv_lightning.vgg import VGG16Features
+from pconv_lightning.vgg.features import VGG16Features
+from pconv_lightning.vgg.lpips import LPIPSVGG
 
 
 def adam(params) -> torch.optim.Optimizer:
@@ -36,7 +36,7 @@ class InpaintingModule(LightningModule):
         net: the inpainting network (default: ``PConvUNet(layers=7)``).
         loss_weights: weights of the loss terms (``--model.loss_weights.hole=6``).
         vgg_weights: VGG16 weights of the loss: ``"imagenet"`` (found offline, see
-            :mod:`pconv_lightning.weights.resolve`; ``pconv weights vgg16`` derives them), a path
+            :mod:`pconv_lightning.vgg.resolve`; ``pconv weights vgg16`` derives them), a path
             to a local VGG16 state dict, or ``None`` for random weights (timing only).
         val_lpips: VGG16 backbone of the validation and test LPIPS-VGG (``"imagenet"`` or a
             local full VGG16 state dict), or ``None`` to skip LPIPS.

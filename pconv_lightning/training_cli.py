@@ -30,12 +30,12 @@ from pconv_lightning.callbacks import (
     Stage2Finetune,
     TrainingBudget,
 )
+from pconv_lightning.callbacks.progress import EpochProgressBar
+from pconv_lightning.checkpoints.resume import check_checkpoint_config, prepare_fit
 from pconv_lightning.data import InpaintingDataModule
 from pconv_lightning.errors import unwrap_union_error
 from pconv_lightning.module import InpaintingModule
 from pconv_lightning.precision import default_precision
-from pconv_lightning.progress import EpochProgressBar
-from pconv_lightning.resume import check_checkpoint_config, prepare_fit
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 BASE_CONFIG = resources.files("pconv_lightning.configs") / "base.yaml"

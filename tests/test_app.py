@@ -24,8 +24,8 @@ import torch
 from PIL import Image
 from training_helpers import SAMPLES
 
-from pconv_lightning.app import main as app_main
-from pconv_lightning.checkpoint import save_network
+from pconv_lightning.app.command import main as app_main
+from pconv_lightning.checkpoints.network import save_network
 from pconv_lightning.models import PConvUNet
 
 REPO = Path(__file__).resolve().parents[1]

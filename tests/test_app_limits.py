@@ -20,14 +20,14 @@ from PIL import Image
 from test_app import _free_port
 from training_helpers import REPO, SAMPLES
 
-from pconv_lightning.app_limits import (
+from pconv_lightning.app.limits import (
     DeadlineEngine,
     RequestTimeout,
     capped_inpaint,
     remove_old_files,
     work_size,
 )
-from pconv_lightning.checkpoint import save_network
+from pconv_lightning.checkpoints.network import save_network
 from pconv_lightning.inference import Inpainter, TorchEngine
 from pconv_lightning.models import PConvUNet
 
@@ -38,7 +38,9 @@ def engine() -> TorchEngine:
 
 
 def test_app_modules_depend_downwards_only():
-    code = "import sys, pconv_lightning.app_page; print('pconv_lightning.app' in sys.modules)"
+    code = (
+        "import sys, pconv_lightning.app.page; print('pconv_lightning.app.command' in sys.modules)"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "False", out.stderr[-2000:]

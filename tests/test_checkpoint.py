@@ -6,7 +6,7 @@ import pytest
 import torch
 from test_module import tiny_data, tiny_module, tiny_trainer
 
-from pconv_lightning.checkpoint import (
+from pconv_lightning.checkpoints.network import (
     UnsafeCheckpointError,
     load_network,
     network_from_state_dict,

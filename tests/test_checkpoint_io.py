@@ -15,7 +15,7 @@ import pytest
 import torch
 from training_helpers import CONFIGS, REPO, tiny_args
 
-from pconv_lightning.checkpoint_io import TEMP_SUFFIX, AtomicCheckpointIO, sweep_partial
+from pconv_lightning.checkpoints.atomic import TEMP_SUFFIX, AtomicCheckpointIO, sweep_partial
 
 # A fork server (imports once): for each line on stdin it forks a saver that prints its pid,
 # saves checkpoint 0 (complete, then "ready"), then 1, 2, ... until killed. Each checkpoint
@@ -84,7 +84,7 @@ def test_sigkill_at_random_points_of_a_save_leaves_a_complete_checkpoint(tmp_pat
     try:
         assert os.stat(other_fs).st_dev != os.stat(tmp_path).st_dev
         outcomes = kill_during_saves(
-            "pconv_lightning.checkpoint_io.AtomicCheckpointIO", run_dir, other_fs, seeds=10
+            "pconv_lightning.checkpoints.atomic.AtomicCheckpointIO", run_dir, other_fs, seeds=10
         )
         assert outcomes == ["complete"] * 10
         assert not partials(run_dir)  # swept when resume loaded the file

@@ -109,7 +109,7 @@ class _Trainer:
     ("max_epochs", "expected"), [(-1, "Epoch 49"), (None, "Epoch 49"), (100, "Epoch 49/99")]
 )
 def test_progress_bar_shows_no_negative_epoch_count(max_epochs, expected):
-    from pconv_lightning.progress import EpochProgressBar
+    from pconv_lightning.callbacks.progress import EpochProgressBar
 
     bar = EpochProgressBar()
     bar._trainer = _Trainer(max_epochs)

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from training_helpers import SAMPLES
 
-from pconv_lightning.checkpoint import save_network
+from pconv_lightning.checkpoints.network import save_network
 from pconv_lightning.cli import cli_main
 from pconv_lightning.evaluation.command import main as evaluate_main
 from pconv_lightning.evaluation.methods import MeanFill, NetworkMethod, baselines

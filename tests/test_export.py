@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pconv_lightning.checkpoint import load_network, save_network
+from pconv_lightning.checkpoints.network import load_network, save_network
 from pconv_lightning.cli import cli_main
 from pconv_lightning.inference import OnnxEngine
 from pconv_lightning.models import PConvUNet

@@ -20,7 +20,7 @@ import torch
 from torchvision.models.vgg import cfgs, make_layers
 from training_helpers import REPO, SAMPLES
 
-from pconv_lightning.checkpoint import load_network
+from pconv_lightning.checkpoints.network import load_network
 from pconv_lightning.data.pack import build_pack
 
 SHARED_MASKS = REPO.parent / "shared" / "data" / "nvidia_irregular_masks_test"

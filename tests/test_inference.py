@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from training_helpers import SAMPLES, pytorch_default_init
 
-from pconv_lightning.checkpoint import save_network
+from pconv_lightning.checkpoints.network import save_network
 from pconv_lightning.cli import cli_main
 from pconv_lightning.inference import Inpainter, TorchEngine
 from pconv_lightning.inference.command import concat_strip

@@ -16,8 +16,8 @@ from torchvision.models import vgg16
 from training_helpers import SAMPLES
 
 from pconv_lightning.losses import InpaintingLoss, LossWeights, gram_matrix, total_variation
-from pconv_lightning.vgg import VGG16Features
-from pconv_lightning.weights.derive import weights_dir
+from pconv_lightning.vgg.derive import weights_dir
+from pconv_lightning.vgg.features import VGG16Features
 
 
 class Identity(nn.Module):

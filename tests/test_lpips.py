@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 from training_helpers import SAMPLES
 
-from pconv_lightning.lpips_vgg import BLOCKS, LPIPSVGG
-from pconv_lightning.weights.resolve import vgg16_state_dict
+from pconv_lightning.vgg.lpips import BLOCKS, LPIPSVGG
+from pconv_lightning.vgg.resolve import vgg16_state_dict
 
 
 def photos(size: int = 96) -> torch.Tensor:

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from pconv_lightning.app import InpaintError, editor_inputs
-from pconv_lightning.checkpoint import save_network
+from pconv_lightning.app.inputs import InpaintError, editor_inputs
+from pconv_lightning.checkpoints.network import save_network
 from pconv_lightning.cli import cli_main
 from pconv_lightning.masks.io import MaskError, check_mask, load_mask
 from pconv_lightning.models import PConvUNet

@@ -177,7 +177,7 @@ print(json.dumps(failed))
     )
     assert result.returncode == 0, result.stderr[-3000:]
     failed = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(failed) == {"pconv_lightning.app_page"}, failed
+    assert set(failed) == {"pconv_lightning.app.page"}, failed
 
 
 def test_pconv_app_without_gradio_names_the_extra(monkeypatch):

@@ -13,11 +13,11 @@ import pytest
 import torch
 from training_helpers import CONFIGS, SAMPLES
 
-from pconv_lightning.checkpoint import network_from_state_dict
+from pconv_lightning.checkpoints.network import network_from_state_dict
+from pconv_lightning.checkpoints.pieces import half_state, merge_pieces, save_pieces
 from pconv_lightning.cli import cli_main
 from pconv_lightning.data.pack import build_pack
 from pconv_lightning.masks import FileMaskGenerator, MixtureMaskGenerator, StrokeMaskGenerator
-from pconv_lightning.pieces import half_state, merge_pieces, save_pieces
 
 
 @pytest.mark.slow

@@ -13,10 +13,10 @@ from test_inference import _load, workspace  # noqa: F401  (workspace: a fixture
 from training_helpers import REPO, SAMPLES
 
 from pconv_lightning import reference
-from pconv_lightning.app import main as app_main
+from pconv_lightning.app.command import main as app_main
+from pconv_lightning.checkpoints.pieces import half_state
 from pconv_lightning.cli import cli_main
 from pconv_lightning.models import PConvUNet
-from pconv_lightning.pieces import half_state
 
 
 def _inpaint_args(ws, name: str) -> list[str]:

@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from conftest import REPO
 from torchvision.models import vgg16
 
-from pconv_lightning.vgg import VGG16Features
-from pconv_lightning.weights import derive as derive_module
-from pconv_lightning.weights.command import main as weights_main
-from pconv_lightning.weights.derive import CONV_INDICES, MEMBER, convert, sha256, weights_dir
-from pconv_lightning.weights.safe_pickle import UnsafePickleError, load_numpy_pickle
+from pconv_lightning.vgg import derive as derive_module
+from pconv_lightning.vgg.command import main as weights_main
+from pconv_lightning.vgg.derive import CONV_INDICES, MEMBER, convert, sha256, weights_dir
+from pconv_lightning.vgg.features import VGG16Features
+from pconv_lightning.vgg.safe_pickle import UnsafePickleError, load_numpy_pickle
 
 SHARED_POOL3 = REPO.parent / "shared" / "weights" / "vgg16_pool3.pth"
 DERIVED = weights_dir()  # the user's derived files (before any test changes the environment)

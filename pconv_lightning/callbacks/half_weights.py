@@ -16,7 +16,7 @@ from pathlib import Path
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from pconv_lightning.callbacks.budget import TrainingBudget
-from pconv_lightning.pieces import half_state, save_pieces
+from pconv_lightning.checkpoints.pieces import half_state, save_pieces
 
 
 class HalfWeightsExport(Callback):

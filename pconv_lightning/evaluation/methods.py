@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pconv_lightning.checkpoint import load_network
+from pconv_lightning.checkpoints.network import load_network
 from pconv_lightning.losses import composite
 
 
@@ -43,7 +43,7 @@ class InpaintingMethod(ABC):
 
 
 class NetworkMethod(InpaintingMethod):
-    """A PConvUNet loaded from a checkpoint without pickle (see :mod:`pconv_lightning.checkpoint`)."""
+    """A PConvUNet loaded from a checkpoint without pickle (see :mod:`pconv_lightning.checkpoints.network`)."""
 
     def __init__(self, name: str, path: str | Path, device: str | torch.device = "cpu") -> None:
         super().__init__(name)

@@ -5,7 +5,7 @@
   other SSIM implementations, e.g. scikit-image's uniform 7x7 default).
 - ``l1``: mean absolute error over all pixels and channels, in percent of the range (the
   paper's "L1 (%)"); ``l1_hole``: the same over hole pixels only.
-- ``lpips``: LPIPS-VGG (:class:`~pconv_lightning.lpips_vgg.LPIPSVGG`) with the ImageNet VGG16
+- ``lpips``: LPIPS-VGG (:class:`~pconv_lightning.vgg.lpips.LPIPSVGG`) with the ImageNet VGG16
   found offline (:func:`lpips_or_reason` says why it is skipped when the weights are missing).
 - ``fid`` (torchmetrics, needs the torch-fidelity package and its Inception weights) per method
   over the whole run, only when both are present; nothing is downloaded for it:
@@ -24,7 +24,7 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from pconv_lightning.lpips_vgg import LPIPSVGG
+from pconv_lightning.vgg.lpips import LPIPSVGG
 
 METRICS = ("psnr", "ssim", "l1", "l1_hole")
 FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"  # torch-fidelity's Inception v3

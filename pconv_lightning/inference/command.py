@@ -17,10 +17,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from pconv_lightning.checkpoints.reference import checkpoint_or_reference
 from pconv_lightning.data.images import UnreadableImageError, load_rgb
 from pconv_lightning.data.mask_pairs import InputError, image_files, match_masks, missing_message
 from pconv_lightning.masks.io import check_mask, load_mask
-from pconv_lightning.reference import checkpoint_or_reference
 
 if TYPE_CHECKING:  # torch is imported to run, not for `pconv inpaint --help`
     from pconv_lightning.inference.predictor import Inpainter
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from pconv_lightning.checkpoint import UnsafeCheckpointError
+    from pconv_lightning.checkpoints.network import UnsafeCheckpointError
     from pconv_lightning.inference.predictor import Inpainter, load_engine
 
     try:

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from pconv_lightning.checkpoint import load_network
+from pconv_lightning.checkpoints.network import load_network
 from pconv_lightning.extras import require
 from pconv_lightning.inference.coarse import fill_from, shrink
 from pconv_lightning.inference.padding import padded_size, window

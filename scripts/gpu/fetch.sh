@@ -10,6 +10,6 @@ mkdir -p "$DEST"
 if [ -f "$FILES/pieces.json" ]; then
   step=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$FILES/pieces.json")
   mkdir -p "$DEST/pieces-$step" && cp "$FILES"/piece-*.safetensors "$FILES/pieces.json" "$DEST/pieces-$step/"
-  PYTHONPATH=$PWD $PY -m pconv_lightning.pieces "$DEST/pieces-$step" "$DEST/reference_256_fp16.safetensors"
+  PYTHONPATH=$PWD $PY -m pconv_lightning.checkpoints.pieces "$DEST/pieces-$step" "$DEST/reference_256_fp16.safetensors"
 fi
 ls -l "$DEST"

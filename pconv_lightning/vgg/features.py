@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.vgg import cfgs, make_layers
 
-from pconv_lightning.weights.resolve import vgg16_state_dict
+from pconv_lightning.vgg.resolve import vgg16_state_dict
 
 # Indices of pool1, pool2 and pool3 in torchvision's ``vgg16().features``.
 POOL_INDICES = (4, 9, 16)
@@ -24,7 +24,7 @@ class VGG16Features(nn.Module):
 
     Args:
         weights: ``"imagenet"`` for torchvision's IMAGENET1K_V1 weights, found offline as
-            :mod:`pconv_lightning.weights.resolve` describes (``pconv weights vgg16`` derives
+            :mod:`pconv_lightning.vgg.resolve` describes (``pconv weights vgg16`` derives
             them), a path to a local VGG16 state dict (full model or ``features`` only), or
             ``None`` for random weights (structure tests and timing only: warns).
 

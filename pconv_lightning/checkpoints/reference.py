@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pconv_lightning.errors import MissingInputError
 
-REFERENCE_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "reference_256.safetensors"
+REFERENCE_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "reference_256.safetensors"
 
 
 def reference_weights() -> Path | None:

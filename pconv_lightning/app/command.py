@@ -6,7 +6,7 @@ a mask, run, compare the result with the original on a slider and download it as
 Safe defaults: binds 127.0.0.1 unless ``--host`` says otherwise, analytics off, uploads
 capped at ``--max-file-size``, images capped at ``--max-pixels`` (Pillow's decompression-bomb
 guard raises above it), every bad input is a message in the page and the server stays up.
-Each request is bounded (see :mod:`pconv_lightning.app_limits`): repaired at most at
+Each request is bounded (see :mod:`pconv_lightning.app.limits`): repaired at most at
 ``--work-pixels`` (larger photos: downscale, repair, upscale, with a notice; valid pixels stay
 the original's), stopped after ``--time-limit`` seconds; ``--concurrency`` requests run at
 once so a small one does not wait behind a large one, and at most ``--max-queue`` wait (the
@@ -24,20 +24,20 @@ import tempfile
 import threading
 from pathlib import Path
 
-from pconv_lightning.app_inputs import (
+from pconv_lightning.app.inputs import (
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_MAX_PIXELS,
     InpaintError,
     editor_inputs,
 )
-from pconv_lightning.app_limits import (
+from pconv_lightning.app.limits import (
     DEFAULT_TIME_LIMIT,
     DEFAULT_WORK_PIXELS,
     remove_at_exit,
     remove_old_files,
 )
+from pconv_lightning.checkpoints.reference import checkpoint_or_reference
 from pconv_lightning.extras import require
-from pconv_lightning.reference import checkpoint_or_reference
 
 __all__ = ["InpaintError", "editor_inputs", "main"]
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["GRADIO_TEMP_DIR"] = str(root / "gradio")
     remove_at_exit(root)
     require("gradio", "app", "pconv app")  # before the checkpoint loads
-    from pconv_lightning.checkpoint import UnsafeCheckpointError  # torch: not for --help
+    from pconv_lightning.checkpoints.network import UnsafeCheckpointError  # torch: not for --help
     from pconv_lightning.inference.predictor import Inpainter, load_engine
 
     try:
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
         return 2
     threading.Thread(target=_clean_every, args=(root, args.keep_results), daemon=True).start()
-    from pconv_lightning.app_page import build_app  # Gradio takes seconds to import
+    from pconv_lightning.app.page import build_app  # Gradio takes seconds to import
 
     app = build_app(inpainter, args.max_pixels, args.work_pixels, args.time_limit, root / "results")
     app.queue(default_concurrency_limit=args.concurrency, max_size=args.max_queue).launch(

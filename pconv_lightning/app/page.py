@@ -1,7 +1,7 @@
 """The Gradio page of ``pconv app`` (imported only when the app starts: Gradio is slow to
 import). Upload decoding errors become messages in the page: the editor's and the mask's
 decoding raise :class:`gradio.Error` naming the upload. Each request is bounded by
-:mod:`pconv_lightning.app_limits` (interactive pixel cap, time limit)."""
+:mod:`pconv_lightning.app.limits` (interactive pixel cap, time limit)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pconv_lightning.app_inputs import (
+from pconv_lightning.app.inputs import (
     BRUSH_COLOR,
     DEFAULT_MAX_PIXELS,
     INTRO,
@@ -25,7 +25,7 @@ from pconv_lightning.app_inputs import (
     InpaintError,
     editor_inputs,
 )
-from pconv_lightning.app_limits import (
+from pconv_lightning.app.limits import (
     DEFAULT_TIME_LIMIT,
     DEFAULT_WORK_PIXELS,
     DeadlineEngine,

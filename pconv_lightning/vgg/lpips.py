@@ -4,7 +4,7 @@ Features as a Perceptual Metric", eq. 1), offline.
     d(x, x0) = sum_l 1/(H_l W_l) sum_{h,w} || w_l ⊙ (ŷ_l - ŷ0_l)_{hw} ||_2^2
 
 ŷ_l are the relu1_2, relu2_2, relu3_3, relu4_3 and relu5_3 maps of VGG16 (ImageNet weights,
-resolved like the loss's: :mod:`pconv_lightning.weights.resolve`), each unit-normalised over
+resolved like the loss's: :mod:`pconv_lightning.vgg.resolve`), each unit-normalised over
 channels; w_l are the learned linear heads "v0.1" that torchmetrics ships inside its wheel
 (``torchmetrics/functional/image/lpips_models/vgg.pth``, the LPIPS project's file). Inputs are
 mapped from [0, 1] to [-1, 1] and scaled as the LPIPS project does.
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pconv_lightning.weights.resolve import vgg16_state_dict
+from pconv_lightning.vgg.resolve import vgg16_state_dict
 
 # Indices in ``vgg16().features`` of the convolutions of each block; a block ends at its ReLU.
 BLOCKS = ((0, 2), (5, 7), (10, 12, 14), (17, 19, 21), (24, 26, 28))
@@ -39,7 +39,7 @@ class LPIPSVGG(nn.Module):
 
     Args:
         backbone: ``"imagenet"`` or a local VGG16 state dict, as for
-            :class:`~pconv_lightning.vgg.VGG16Features`.
+            :class:`~pconv_lightning.vgg.features.VGG16Features`.
         heads: the linear heads' file (default: torchmetrics' copy).
 
     Shape:

@@ -3,9 +3,9 @@
 A GPU machine may return only files of at most 16 MB, so the trained weights travel as
 ``piece-001.safetensors`` ... plus ``pieces.json`` (step, images seen, piece names and the
 SHA-256 of every piece). :func:`merge_pieces` checks the hashes and writes one file that
-:func:`pconv_lightning.checkpoint.load_network` reads.
+:func:`pconv_lightning.checkpoints.network.load_network` reads.
 
-    python -m pconv_lightning.pieces MERGE_DIR OUT.safetensors
+    python -m pconv_lightning.checkpoints.pieces MERGE_DIR OUT.safetensors
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def merge_pieces(folder: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]
 def main(argv: list[str] | None = None) -> int:
     """Command line: merge a folder of pieces into one fp16 safetensors file."""
     parser = argparse.ArgumentParser(
-        prog="python -m pconv_lightning.pieces",
+        prog="python -m pconv_lightning.checkpoints.pieces",
         description="Merge fp16 weight pieces into one file.",
     )
     parser.add_argument("folder", help="folder with pieces.json and piece-NNN.safetensors")

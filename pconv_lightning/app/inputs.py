@@ -1,7 +1,7 @@
 """What ``pconv app`` takes from the page: the photo and the hole mask, checked.
 
-The bottom of the app's modules: :mod:`pconv_lightning.app_page` (the Gradio page) and
-:mod:`pconv_lightning.app` (the command) both import from here, never the other way round.
+The bottom of the app's modules: :mod:`pconv_lightning.app.page` (the Gradio page) and
+:mod:`pconv_lightning.app.command` (the command) both import from here, never the other way round.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``"imagenet"`` is looked up in this order: torchvision's own cache
 (``torch.hub.get_dir()/checkpoints/vgg16-397923af.pth``); the project's derived files in
-:func:`~pconv_lightning.weights.derive.weights_dir` (``pconv weights vgg16``, sha256-checked);
+:func:`~pconv_lightning.vgg.derive.weights_dir` (``pconv weights vgg16``, sha256-checked);
 torchvision's download (connected machines only); else a FileNotFoundError that says which
 command derives the weights and where the files go. The derived files come before the download:
 they are the same weights, and a run never fetches 528 MB it does not need.
@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torchvision.models import VGG16_Weights
 
-from pconv_lightning.weights.derive import COMMAND, FILES, check_sha256, weights_dir
+from pconv_lightning.vgg.derive import COMMAND, FILES, check_sha256, weights_dir
 
 TORCHVISION_URL = VGG16_Weights.IMAGENET1K_V1.url
 
