@@ -10,9 +10,11 @@ import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.nn import functional as F
 
+from pconv_lightning.checkpoint import load_init_weights
 from pconv_lightning.losses import InpaintingLoss, LossWeights, composite
 from pconv_lightning.metrics import InpaintingMetrics
 from pconv_lightning.models import PConvUNet
@@ -43,6 +45,10 @@ class InpaintingModule(LightningModule):
         optimizer, lr_scheduler: callables that build them from the parameters.
         channels_last: run the network in channels-last memory format.
         compile: compile the network with ``torch.compile`` (``nn.Module.compile``).
+        init_weights: start ``pconv fit`` from the network weights of this file (a ``.ckpt``,
+            ``.safetensors``, ``.pth`` or a folder of fp16 pieces) and nothing else: the
+            optimizer, step, stage and scheduler start fresh, unlike ``--ckpt_path``, which
+            resumes a run (and, when given, wins: its weights are restored over these).
     """
 
     def __init__(
@@ -55,6 +61,7 @@ class InpaintingModule(LightningModule):
         lr_scheduler: LRSchedulerCallable | None = None,
         channels_last: bool = False,
         compile: bool = False,
+        init_weights: str | None = None,
     ) -> None:
         super().__init__()
         if isinstance(loss_weights, dict):  # as restored from a checkpoint built in Python
@@ -72,6 +79,7 @@ class InpaintingModule(LightningModule):
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
         self.channels_last = channels_last
+        self.init_weights = init_weights
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         if compile:
@@ -90,6 +98,12 @@ class InpaintingModule(LightningModule):
             image = image.contiguous(memory_format=torch.channels_last)
             mask = mask.contiguous(memory_format=torch.channels_last)
         return self.net(image, mask)
+
+    def setup(self, stage: str) -> None:
+        """Load ``init_weights`` into the network at the start of a fit that resumes nothing."""
+        if stage == "fit" and self.init_weights and self.trainer.ckpt_path is None:
+            load_init_weights(self.net, self.init_weights)
+            rank_zero_info(f"network initialised from {self.init_weights} (weights only)")
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         image, mask = batch["image"], batch["mask"]

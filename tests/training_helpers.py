@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
 from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,3 +44,23 @@ def pytorch_default_init(net: nn.Module) -> nn.Module:
         if isinstance(module, nn.Conv2d):
             module.reset_parameters()
     return net
+
+
+class StartState(Callback):
+    """Records what a run starts from (at ``on_train_start``): the network's tensors, the
+    global step, the optimizer's state and learning rate, and the stage-2 flag."""
+
+    last: StartState | None = None  # the newest instance, for tests that build it by class path
+
+    def __init__(self) -> None:
+        StartState.last = self
+        self.net: dict[str, torch.Tensor] = {}
+        self.step = self.optimizer_state = self.lr = self.frozen_bn = None
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.net = {k: v.detach().clone() for k, v in pl_module.net.state_dict().items()}
+        self.step = trainer.global_step
+        optimizer = trainer.optimizers[0]
+        self.optimizer_state = len(optimizer.state)
+        self.lr = optimizer.param_groups[0]["lr"]
+        self.frozen_bn = pl_module.net.freeze_encoder_bn

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from pconv_lightning.errors import InputError
+from pconv_lightning.errors import ConfigError, InputError
 from pconv_lightning.models import PConvUNet
 
 _ENCODER_STAGE = re.compile(r"^encoder\.(\d+)\.conv\.weight$")
@@ -57,6 +57,44 @@ def network_state_dict(
     if any(k.startswith("net.") for k in state):
         state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
     return state
+
+
+def _describe(state: dict[str, Tensor]) -> str:
+    """A PConvUNet's architecture as read from its weights (``layers=7, in/out channels 3/3``)."""
+    stages = [int(m.group(1)) for k in state if (m := _ENCODER_STAGE.match(k))]
+    if not stages:
+        return f"not a PConvUNet ({len(state)} tensors, no encoder.N.conv.weight)"
+    layers = max(stages) + 1
+    last = state.get(f"decoder.{layers - 1}.conv.weight")
+    out = "?" if last is None else last.shape[0]
+    return f"layers={layers}, in/out channels {state['encoder.0.conv.weight'].shape[1]}/{out}"
+
+
+def load_init_weights(net: torch.nn.Module, path: str | Path) -> None:
+    """Copy the network weights of ``path`` into ``net`` (cast to its dtype), nothing else.
+
+    ``path``: a Lightning ``.ckpt``, a ``.pth`` state dict, a ``.safetensors`` network (fp16
+    too) or a folder of fp16 pieces (``pieces.json``, :mod:`pconv_lightning.pieces`).
+    Raises :class:`~pconv_lightning.errors.ConfigError` naming both architectures when the
+    file's tensors do not match ``net`` exactly (names and shapes).
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        from pconv_lightning.pieces import merge_pieces
+
+        state = merge_pieces(path)[0]
+    else:
+        state = network_state_dict(path)
+    own = net.state_dict()
+    bad_shapes = [k for k in state.keys() & own.keys() if state[k].shape != own[k].shape]
+    if state.keys() != own.keys() or bad_shapes:
+        differ = sorted(state.keys() ^ own.keys()) + sorted(bad_shapes)
+        raise ConfigError(
+            f"--model.init_weights {path} holds another architecture ({_describe(state)}) than "
+            f"the config's net ({_describe(own)}): {len(differ)} tensors differ, e.g. "
+            f"{', '.join(differ[:3])}"
+        )
+    net.load_state_dict(state)
 
 
 def network_from_state_dict(state: dict[str, Tensor]) -> PConvUNet:
