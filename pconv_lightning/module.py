@@ -14,7 +14,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torch.nn import functional as F
 
-from pconv_lightning.checkpoint import load_init_weights
+from pconv_lightning.checkpoints.network import load_init_weights
 from pconv_lightning.losses import InpaintingLoss, LossWeights, composite
 from pconv_lightning.metrics import InpaintingMetrics
 from pconv_lightning.models import PConvUNet

@@ -7,11 +7,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from training_helpers import CONFIGS, StartState, tiny_args
 
-from pconv_lightning.checkpoint import load_init_weights
+from pconv_lightning.checkpoints.network import load_init_weights
+from pconv_lightning.checkpoints.pieces import half_state, save_pieces
 from pconv_lightning.cli import cli_main
 from pconv_lightning.errors import ConfigError
 from pconv_lightning.models import PConvUNet
-from pconv_lightning.pieces import half_state, save_pieces
 
 
 def _fit(tmp_path, monkeypatch, name: str, *extra: str, steps: int = 1):

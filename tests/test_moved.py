@@ -7,6 +7,7 @@ resumes with ``pconv fit --ckpt_path``."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 import subprocess
@@ -65,6 +66,26 @@ def test_every_shipped_class_path_and_module_resolves_to_a_new_path():
             importlib.import_module(module)
     for dotted in class_paths | modules:
         assert not any(dotted == old or dotted.startswith(f"{old}.") for old in MODULES), dotted
+
+
+def test_no_code_of_the_project_imports_an_old_path():
+    """The aliases are for users' code: the project's own imports use the new paths."""
+    old_imports = []
+    for folder in ("pconv_lightning", "tests", "benchmarks", "experiments"):
+        for path in (REPO / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                else:
+                    continue
+                old_imports += [
+                    f"{path.relative_to(REPO)}:{node.lineno} {name}"
+                    for name in names
+                    if any(name == old or name.startswith(f"{old}.") for old in MODULES)
+                ]
+    assert not old_imports, old_imports
 
 
 def test_every_tool_and_public_name_resolves():

@@ -12,8 +12,8 @@ from safetensors.torch import save_file
 from test_inference import _load, workspace  # noqa: F401  (workspace: a fixture)
 from training_helpers import REPO, SAMPLES
 
-from pconv_lightning import reference
 from pconv_lightning.app.command import main as app_main
+from pconv_lightning.checkpoints import reference
 from pconv_lightning.checkpoints.pieces import half_state
 from pconv_lightning.cli import cli_main
 from pconv_lightning.models import PConvUNet

@@ -74,13 +74,13 @@ def load_init_weights(net: torch.nn.Module, path: str | Path) -> None:
     """Copy the network weights of ``path`` into ``net`` (cast to its dtype), nothing else.
 
     ``path``: a Lightning ``.ckpt``, a ``.pth`` state dict, a ``.safetensors`` network (fp16
-    too) or a folder of fp16 pieces (``pieces.json``, :mod:`pconv_lightning.pieces`).
+    too) or a folder of fp16 pieces (``pieces.json``, :mod:`pconv_lightning.checkpoints.pieces`).
     Raises :class:`~pconv_lightning.errors.ConfigError` naming both architectures when the
     file's tensors do not match ``net`` exactly (names and shapes).
     """
     path = Path(path).expanduser()
     if path.is_dir():
-        from pconv_lightning.pieces import merge_pieces
+        from pconv_lightning.checkpoints.pieces import merge_pieces
 
         state = merge_pieces(path)[0]
     else:

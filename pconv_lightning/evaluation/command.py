@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pconv_lightning import reference
+from pconv_lightning.checkpoints import reference
 from pconv_lightning.masks.evaluation import make_evaluation_set
 from pconv_lightning.masks.manifest import (
     MANIFEST_NAME,
