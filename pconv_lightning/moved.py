@@ -85,7 +85,8 @@ def moved_names(
     package: str, names: dict[str, str], fallback: Callable[[str], Any] | None = None
 ) -> Callable[[str], Any]:
     """A module ``__getattr__`` for ``package`` serving ``name -> new module`` with a warning
-    (the old module's names), else ``fallback`` (e.g. :func:`~pconv_lightning.lazy.lazy_exports`)."""
+    (the old module's names), else ``fallback`` (e.g. a
+    :func:`~pconv_lightning.lazy.lazy_exports` ``__getattr__``)."""
 
     def __getattr__(name: str) -> Any:
         if name in names:

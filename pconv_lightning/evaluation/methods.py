@@ -43,7 +43,8 @@ class InpaintingMethod(ABC):
 
 
 class NetworkMethod(InpaintingMethod):
-    """A PConvUNet loaded from a checkpoint without pickle (see :mod:`pconv_lightning.checkpoints.network`)."""
+    """A PConvUNet loaded from a checkpoint without pickle (see
+    :mod:`pconv_lightning.checkpoints.network`)."""
 
     def __init__(self, name: str, path: str | Path, device: str | torch.device = "cpu") -> None:
         super().__init__(name)
