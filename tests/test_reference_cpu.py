@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import shutil
 import signal
 import subprocess
@@ -78,6 +79,19 @@ def test_reference_cpu_config_trains_its_phases_and_resumes(tmp_path, monkeypatc
     ckpt = torch.load(root / "checkpoints/last.ckpt", weights_only=True, map_location="cpu")
     assert ckpt["callbacks"]["TrainingBudget"]["counts"] == {"64": 4, "128": 12}
     assert ckpt["callbacks"]["TrainingBudget"]["wall_seconds"] > 0
+
+    # the model card's training log line, from this run
+    log = runpy.run_path(str(REPO / "scripts" / "reference_log.py"))
+    state = log["training_state"](root)
+    assert state["step"] == 6 and state["images"] == {64: 4, 128: 12}
+    scores = log["quick_scores"](root, SAMPLES / "val", SAMPLES / "eval_masks", 1)
+    assert set(scores.index) >= {"all"} and scores.loc["all", "n"] >= 4
+    card = tmp_path / "README.md"
+    card.write_text(f"# card\n\n{log['HEADER']}\n|---|\n| old |\n\nafter\n")
+    log["append_to_card"](card, log["row"](state, scores))
+    lines = card.read_text().splitlines()
+    assert lines[4] == "| old |" and lines[5].split(" | ")[1:4] == ["6", "12", "0"]  # 128, 256
+    assert lines[6] == ""  # the table ends where it did, the text after it kept
 
 
 def test_phases_are_checked():
