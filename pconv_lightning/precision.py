@@ -29,9 +29,9 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     return set()
 
 
-def cpu_has_native_bf16() -> bool:
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether this CPU has bf16 arithmetic instructions (x86 AVX512/AMX-BF16, Arm BF16)."""
-    flags = cpu_flags()
+    flags = cpu_flags(cpuinfo)
     return bool(flags & NATIVE_BF16_FLAGS) or "bf16" in flags
 
 
