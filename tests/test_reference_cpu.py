@@ -23,7 +23,7 @@ from pconv_lightning.data.filelist import FileList, load_file_list
 from pconv_lightning.data.progressive import ProgressiveInpaintingDataModule, SizePhase
 from pconv_lightning.errors import ConfigError
 from pconv_lightning.masks import FileMaskGenerator, MixtureMaskGenerator
-from pconv_lightning.weights.derive import weights_dir
+from pconv_lightning.vgg.derive import weights_dir
 
 TINY = [
     "--trainer.enable_progress_bar=false",
