@@ -6,6 +6,7 @@
 # (BENCH_SECONDS, 120) is the hard stop, so call 1 always goes on to start the training.
 #   bash scripts/gpu/bench.sh    (writes outputs/bench/gpu_bench.{csv,json}, bench.log; to $OUT)
 set -uo pipefail
+mkdir -p outputs && date +%s > outputs/call1_start   # start_runs.sh plans from here
 source scripts/gpu/setup_device.sh || exit 1
 [ -n "${TINY:-}" ] || nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm \
   --format=csv,noheader

@@ -3,9 +3,9 @@
 # fp16 export, the mixed-precision proof), then copies to $OUT the newest fp16 weight pieces
 # (<= 15 MB each, at most 4), pieces.json, reports.tar.gz (logs, chosen settings, metrics.csv,
 # the proof's CSV/JSON/PNG, the benchmark tables) and summary.txt: at most 7 files.
-#   bash scripts/gpu/collect.sh [SECONDS=555] [stop|keep]
-# SECONDS: the most this command may take; give the call's timeout_s less 15. The copy starts
-# COLLECT_S (20) before that. With `stop` (default), a chain still running STOP_S (30) before
+#   bash scripts/gpu/collect.sh [SECONDS=590] [stop|keep]
+# SECONDS: the most this command may take; give the call's timeout_s less 10. The copy starts
+# COLLECT_S (15) before that. With `stop` (default), a chain still running STOP_S (20) before
 # the copy is stopped: SIGTERM (Lightning writes last.ckpt after the batch; ckpt_pieces.py turns
 # it into pieces when newer than the last export) and no proof after it; `keep` leaves it
 # running (a look in between). When the chain ends with FULL_MIN_S (150) or more to spare, the
@@ -13,9 +13,9 @@
 # Call 2 also brings the reference weights (carry .gpu_init): this script tells the chain.
 set -uo pipefail
 source scripts/gpu/setup_device.sh || exit 1
-SECONDS_MAX=${1:-555}
+SECONDS_MAX=${1:-590}
 MODE=${2:-stop}
-COLLECT_S=${COLLECT_S:-20} STOP_S=${STOP_S:-30} FULL_MIN_S=${FULL_MIN_S:-150}
+COLLECT_S=${COLLECT_S:-15} STOP_S=${STOP_S:-20} FULL_MIN_S=${FULL_MIN_S:-150}
 RUN=outputs/reference_256
 deadline=$(( $(date +%s) + SECONDS_MAX - COLLECT_S ))
 if [ -d .gpu_init ] && [ ! -f outputs/init_arrived ]; then

@@ -9,11 +9,15 @@
 #     from now) -> [the mixed-precision proof, when it runs after] -> outputs/chain.done
 #   benchmarks/mixed_precision.py, now, when the table shows room for it (MP_MODE=concurrent)
 # TINY=1: the same on the CPU, a few steps (tests/test_gpu_scripts.py).
-#   [BENCH=gpu_bench.json] [MP_MODE=auto|concurrent|after] [INIT=none] \
-#     bash scripts/gpu/start_runs.sh [WINDOW=570]
+# WINDOW: seconds from now until the chain must be done; by default END_OFFSET (700) s after
+# bench.sh started (outputs/call1_start): ~805 s after the machine was asked for, when it took
+# 90 s to start and 15 s to receive the tree (docs/gpu_runbook.md's time plan).
+#   [BENCH=gpu_bench.json] [MP_MODE=auto|concurrent|after] [INIT=none] [END_OFFSET=700] \
+#     bash scripts/gpu/start_runs.sh [WINDOW]
 set -uo pipefail
 source scripts/gpu/setup_device.sh || exit 1
-WINDOW=${1:-570}
+call1_start=$(cat outputs/call1_start 2>/dev/null || date +%s)
+WINDOW=${1:-$(( call1_start + ${END_OFFSET:-700} - $(date +%s) ))}
 RUN=outputs/reference_256
 mkdir -p $RUN outputs/mp
 rm -f outputs/chain.done outputs/stop outputs/init_arrived

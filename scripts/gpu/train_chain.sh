@@ -33,8 +33,10 @@ after=0
 [ "$MP_MODE" = after ] && after=${MP_ALONE_S:-100}
 max_time=$(( END_AT - $(date +%s) - ${STARTUP_S:-30} - ${EXIT_S:-15} - after ))
 [ "$max_time" -ge 30 ] || max_time=30
-log "training: max_time ${max_time} s"
-python3 -m pconv_lightning fit "$@" "${init[@]}" --trainer.max_time "00:00:00:$max_time" \
+# Lightning's Timer takes DD:HH:MM:SS with two-digit fields (00:00:00:109 is refused).
+hms=$(printf '00:%02d:%02d:%02d' $((max_time / 3600)) $((max_time % 3600 / 60)) $((max_time % 60)))
+log "training: max_time ${max_time} s ($hms)"
+python3 -m pconv_lightning fit "$@" "${init[@]}" --trainer.max_time "$hms" \
   > $RUN/train.log 2>&1 < /dev/null &
 echo $! > $RUN/train.pid
 wait $!
