@@ -264,7 +264,7 @@ def _rehearse(tmp_path: Path, mp_mode: str, init: bool) -> tuple[Path, Path]:
     bash = _runner(repo, out, MP_MODE=mp_mode)
     # call 1
     assert "| size |" in bash("scripts/gpu/bench.sh")
-    log = bash("scripts/gpu/start_runs.sh", "120")
+    log = bash("scripts/gpu/start_runs.sh", "200")  # 200 - 5 - 5 - 20 s: room for "after"
     assert "chosen: batch" in log and f"mixed precision: {mp_mode}" in log
     assert "fallback" not in log  # the benchmark's table decided
     assert _returned(out) == ["bench.log", "chosen.txt", "gpu_bench.csv", "gpu_bench.json"]

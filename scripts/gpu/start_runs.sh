@@ -46,7 +46,8 @@ args=(--config experiments/configs/reference_256.yaml --model.vgg_weights .gpu/v
 if [ -n "${TINY:-}" ]; then
   args+=(--trainer.accelerator=cpu --trainer.precision=32-true --data.image_size=64
     --data.num_workers=0 --model.net.init_args.layers=6 --model.vgg_weights=null
-    --data.batch_size=2 --trainer.max_steps=3 --stage2.at_step=2)
+    --data.batch_size=2 --trainer.max_steps=3 --stage2.at_step=2
+    --model.compile=false)  # inductor on the CPU takes minutes: the choice is still made above
 fi
 END_AT=$(( $(date +%s) + WINDOW ))
 INIT_EXPECTED=$INIT_EXPECTED setsid nohup bash scripts/gpu/train_chain.sh "$END_AT" "$MP_MODE" \
