@@ -1,26 +1,35 @@
 """GPU training throughput: one full train step (UNet forward, the paper's loss with VGG16,
-backward, Adam) of PConvUNet and of its plain nn.Conv2d twin, alternated in one run, for each
-size x batch x precision x channels_last x torch.compile; images/s, peak memory, achieved
-TFLOP/s (FLOPs of forward + backward counted once per config by FlopCounterMode), and the
-packed data path alone (loader + device augmentation) in images/s.
+backward, Adam) of PConvUNet and of its plain nn.Conv2d twin, alternated in one run; images/s,
+peak memory, achieved TFLOP/s (FLOPs of forward + backward counted once per config by
+FlopCounterMode) and its share of the card's dense bf16 peak, and the packed data path alone
+(loader + device augmentation) in images/s.
 
-Targets (issue 13, one H100): PConvUNet / plain <= 1.10 in bf16; >= 300 images/s at 256x256
-bf16 (about 180 GFLOP per image; the card does about 800 TFLOP/s of dense bf16).
+Targets (issue 19, one H200, ~790 dense bf16 TFLOP/s measured): >= 300 images/s at 256x256
+bf16 (about 180 GFLOP per image, so about 7% of the peak); PConvUNet / plain <= 1.10 in bf16.
 
-    python3 benchmarks/gpu.py --out outputs/bench --sizes 256:7:32,16,64 512:8:8 \
-        --pack .gpu/train_pool_256.pack --masks .gpu/masks_train
+Default: the short table that decides the training settings, inside ``--budget-s`` (110 s):
+the data path alone, then 256x256, 7 layers, bf16-mixed, channels_last, batch 32 and 64, both
+networks eager, then ONE compiled row (PConvUNet at the faster eager batch; its first step is
+the compile time), skipped when under ``--compile-min-s`` of the budget is left.
+``--full``: the whole grid (32-true / bf16-mixed / 16-mixed x channels_last off/on at 256 and
+512, compiled bf16 rows at 256, both networks), eager configs first; scripts/gpu/collect.sh
+runs it only when time is left after the training is collected.
+
+    python3 benchmarks/gpu.py --out outputs/bench --pack .gpu/train_pool_256.pack \
+        --masks .gpu/masks_train                                  # the short table (<= 2 min)
+    python3 benchmarks/gpu.py --full --out outputs/bench_full --budget-s 300
     python benchmarks/gpu.py --device cpu --tiny --out /tmp/bench     # the test's smoke run
 
-The first batch of each ``--sizes`` entry gets the whole grid; further batches are measured at
-bf16-mixed, channels_last, eager. Compiled configs only for ``--compile-for`` precisions and
-``--compile-sizes``. Peak memory is max_memory_allocated over a candidate's warm-up steps
-(both candidates' weights and Adam states are resident).
+The table is rewritten after every config, so a run stopped by a time limit keeps its rows.
+Peak memory is max_memory_allocated over a candidate's warm-up steps (both candidates'
+weights and Adam states are resident).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.metadata
 import json
 import statistics
 import time
@@ -38,8 +47,9 @@ from pconv_lightning import InpaintingLoss, LossWeights, PConvUNet, VGG16Feature
 FIELDS = [
     "size", "layers", "batch", "precision", "channels_last", "compile", "net", "ms_per_step",
     "images_per_s", "pconv_over_plain", "peak_gib", "gflop_per_image", "tflop_per_s",
-    "first_step_s",
+    "pct_of_peak", "first_step_s",
 ]  # fmt: skip
+NETS = ("pconv", "plain")
 
 
 def count_flops(net: PConvUNet, loss: InpaintingLoss, image, mask) -> float:
@@ -69,17 +79,22 @@ class Candidate:
         self.scaler.update()
 
 
-def measure(args, size, layers, batch, precision, channels_last, compiled, loss) -> list[dict]:
-    """The rows of one config: PConvUNet and plain twin, alternated."""
+def measure(
+    args, size, layers, batch, precision, channels_last, compiled, loss, nets=NETS
+) -> list[dict]:
+    """The rows of one config: each of ``nets`` (PConvUNet, plain twin), alternated."""
     device = torch.device(args.device)
     image, mask = make_batch(batch, size, device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     image, mask = image.contiguous(memory_format=fmt), mask.contiguous(memory_format=fmt)
     torch.manual_seed(0)
-    nets = {"pconv": PConvUNet(layers), "plain": PConvUNet(layers, plain=True)}
-    nets["plain"].load_state_dict(nets["pconv"].state_dict())
+    built = {"pconv": PConvUNet(layers)}
+    if "plain" in nets:
+        built["plain"] = PConvUNet(layers, plain=True)
+        built["plain"].load_state_dict(built["pconv"].state_dict())
+    built = {name: built[name] for name in nets}
     cands, flops, first, peak = {}, {}, {}, {}
-    for name, net in nets.items():
+    for name, net in built.items():
         net.to(device, memory_format=fmt).train()
         flops[name] = count_flops(net, loss, image, mask)
         if compiled:
@@ -105,36 +120,46 @@ def measure(args, size, layers, batch, precision, channels_last, compiled, loss)
             synchronize(device)
             times[name].append((time.perf_counter() - start) / args.steps)
     step = {name: statistics.median(ts) for name, ts in times.items()}
+    ratio = round(step["pconv"] / step["plain"], 3) if {"pconv", "plain"} <= set(step) else None
     rows = []
     for name in cands:
+        tflops = flops[name] / step[name] / 1e12
         rows.append(
             {
                 "size": size, "layers": layers, "batch": batch, "precision": precision,
                 "channels_last": channels_last, "compile": compiled, "net": name,
                 "ms_per_step": round(step[name] * 1e3, 2),
                 "images_per_s": round(batch / step[name], 1),
-                "pconv_over_plain": round(step["pconv"] / step["plain"], 3),
+                "pconv_over_plain": ratio,
                 "peak_gib": round(peak[name], 2),
                 "gflop_per_image": round(flops[name] / batch / 1e9, 1),
-                "tflop_per_s": round(flops[name] / step[name] / 1e12, 1),
+                "tflop_per_s": round(tflops, 1),
+                "pct_of_peak": round(100 * tflops / args.peak_tflops, 2),
                 "first_step_s": round(first[name], 2),
             }
         )  # fmt: skip
-    del cands, nets
+    del cands, built
     if device.type == "cuda":
         torch.cuda.empty_cache()
     torch._dynamo.reset()
     return rows
 
 
-def configs(args):
-    """(size, layers, batch, precision, channels_last, compile): every eager config first, so a
-    run stopped during the (slow) compiles still leaves the eager table."""
-    eager, compiled = [], []
+def _specs(args) -> list[tuple[int, int, list[int]]]:
+    """``--sizes`` as (size, layers, [batches])."""
+    specs = []
     for spec in args.sizes:
         size, layers, batches = spec.split(":")
-        size, layers = int(size), int(layers)
-        batches = [int(b) for b in batches.split(",")]
+        specs.append((int(size), int(layers), [int(b) for b in batches.split(",")]))
+    return specs
+
+
+def full_configs(args):
+    """``--full``: (size, layers, batch, precision, channels_last, compile) for the whole grid,
+    every eager config first, so a run stopped during the (slow) compiles keeps the eager table.
+    The first batch of each size gets the grid; further batches bf16-mixed channels_last eager."""
+    eager, compiled = [], []
+    for size, layers, batches in _specs(args):
         for precision in args.precisions:
             for cl in args.channels_last:
                 eager.append((size, layers, batches[0], precision, cl, False))
@@ -178,6 +203,17 @@ def loader_rate(args, size: int, batch: int) -> dict:
     return {"size": size, "batch": batch, "workers": args.workers, "images_per_s": round(rate, 1)}
 
 
+def versions() -> str:
+    """The run's packages (the carried wheels too) without importing them."""
+    found = []
+    for dist in ("torch", "lightning", "torchvision", "kornia", "jsonargparse", "numpy"):
+        try:
+            found.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{dist} MISSING")
+    return ", ".join(found)
+
+
 def write(out: Path, result: dict) -> None:
     """gpu_bench.csv (the rows) and gpu_bench.json (everything)."""
     with (out / "gpu_bench.csv").open("w", newline="") as f:
@@ -187,70 +223,147 @@ def write(out: Path, result: dict) -> None:
     (out / "gpu_bench.json").write_text(json.dumps(result, indent=1))
 
 
+class Runner:
+    """Measures configs into ``result`` within the time budget; one failing config (a compile
+    error, out of memory) is listed under ``failed`` and the others still run."""
+
+    def __init__(self, args, loss, result: dict, out: Path, started: float) -> None:
+        self.args, self.loss, self.result, self.out = args, loss, result, out
+        self.deadline = started + args.budget_s if args.budget_s > 0 else float("inf")
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def run(self, config: tuple, nets=NETS, need_s: float | None = None) -> list[dict]:
+        label = " ".join(f"{k}={v}" for k, v in zip(FIELDS[:6], config, strict=True))
+        label += "" if nets == NETS else f" nets={','.join(nets)}"
+        need_s = self.args.eager_min_s if need_s is None else need_s
+        if self.left() < need_s:
+            self.result["skipped"].append({"config": label, "reason": f"under {need_s} s left"})
+            print(label, f"SKIPPED: {self.left():.0f} s of the budget left", flush=True)
+            return []
+        try:
+            rows = measure(self.args, *config, self.loss, nets=nets)
+        except Exception as err:
+            self.result["failed"].append(
+                {"config": label, "error": f"{type(err).__name__}: {err}"[:500]}
+            )
+            print(label, "FAILED:", self.result["failed"][-1]["error"].splitlines()[0], flush=True)
+            torch._dynamo.reset()
+            if torch.device(self.args.device).type == "cuda":
+                torch.cuda.empty_cache()
+            return []
+        self.result["rows"] += rows
+        print(label, "done", flush=True)
+        write(self.out, self.result)  # after every config: a stopped run keeps its rows
+        return rows
+
+
+def short_plan(args, runner: Runner) -> None:
+    """Eager bf16 channels_last rows of both networks at each batch, then one compiled row of
+    PConvUNet at the batch whose eager PConvUNet row was fastest."""
+    for size, layers, batches in _specs(args):
+        best = None
+        for batch in batches:
+            for row in runner.run((size, layers, batch, "bf16-mixed", True, False)):
+                if row["net"] == "pconv" and (
+                    best is None or row["images_per_s"] > best["images_per_s"]
+                ):
+                    best = row
+        if best is not None and True in args.compile:
+            config = (size, layers, best["batch"], "bf16-mixed", True, True)
+            runner.run(config, nets=tuple(args.compile_nets), need_s=args.compile_min_s)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder for gpu_bench.csv / .json")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="a seconds-long CPU smoke run")
-    parser.add_argument("--sizes", nargs="+", default=["256:7:32,16,64", "512:8:8"])
-    parser.add_argument("--precisions", nargs="+", default=["32", "bf16-mixed", "16-mixed"])
-    parser.add_argument("--channels-last", nargs="+", default=["off", "on"])
+    parser.add_argument("--full", action="store_true", help="the whole grid (see above)")
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="stop starting configs after this many seconds (0: none; default "
+                        "110, --full: none)")  # fmt: skip
+    parser.add_argument("--eager-min-s", type=float, default=8.0,
+                        help="an eager config starts only with this much of the budget left")  # fmt: skip
+    parser.add_argument("--compile-min-s", type=float, default=45.0,
+                        help="the compiled row starts only with this much of the budget left")  # fmt: skip
+    parser.add_argument("--sizes", nargs="+", default=None,
+                        help="SIZE:LAYERS:BATCH,BATCH... (default 256:7:32,64; --full: "
+                        "256:7:32,16,64 512:8:8)")  # fmt: skip
+    parser.add_argument("--precisions", nargs="+", default=["32", "bf16-mixed", "16-mixed"],
+                        help="--full only")  # fmt: skip
+    parser.add_argument("--channels-last", nargs="+", default=["off", "on"], help="--full only")
     parser.add_argument("--compile", nargs="+", default=["off", "on"])
-    parser.add_argument("--compile-for", nargs="+", default=["bf16-mixed"])
-    parser.add_argument("--compile-sizes", nargs="+", type=int, default=[256])
+    parser.add_argument("--compile-for", nargs="+", default=["bf16-mixed"], help="--full only")
+    parser.add_argument("--compile-sizes", nargs="+", type=int, default=[256],
+                        help="--full only")  # fmt: skip
+    parser.add_argument("--compile-nets", nargs="+", choices=NETS, default=["pconv"],
+                        help="networks of the short table's compiled row")  # fmt: skip
     parser.add_argument("--compile-backend", default="inductor")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5, help="steps per timed repetition")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--peak-tflops", type=float, default=790.0,
+                        help="the card's dense bf16 peak (H200: 790 measured, KINDS.md)")  # fmt: skip
     parser.add_argument("--vgg", default=None, help="VGG16 weights (timing is the same)")
     parser.add_argument("--pack", help="photo pack: also measure the data path alone")
     parser.add_argument("--masks", help="training mask folder for the data-path measurement")
     parser.add_argument("--workers", type=int, default=12)
-    parser.add_argument("--loader-batches", type=int, default=60)
+    parser.add_argument("--loader-batches", type=int, default=40)
     parser.add_argument("--loader-skip", type=int, default=5)
     args = parser.parse_args()
+    if args.sizes is None:
+        args.sizes = ["256:7:32,16,64", "512:8:8"] if args.full else ["256:7:32,64"]
+    if args.budget_s is None:
+        args.budget_s = 0.0 if args.full else 110.0
     if args.tiny:
-        args.sizes = ["32:3:1,2"]
+        args.sizes = ["32:3:1"] if args.full else ["32:3:1,2"]
         args.precisions = ["32", "bf16-mixed"]
         args.compile_sizes, args.compile_backend = [32], "eager"
         args.warmup, args.steps, args.reps = 1, 1, 1
         args.workers, args.loader_batches, args.loader_skip = 0, 2, 1
+        args.eager_min_s = args.compile_min_s = 0.0
     args.channels_last = [v == "on" for v in args.channels_last]
     args.compile = [v == "on" for v in args.compile]
     if (args.pack is None) != (args.masks is None):
         parser.error("--pack and --masks go together")
+    started = time.monotonic()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    name, total_gib = "cpu", None
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+        name = torch.cuda.get_device_name(device)
+        total_gib = round(torch.cuda.get_device_properties(device).total_memory / 2**30, 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # random VGG16 weights when --vgg is not given
         loss = InpaintingLoss(LossWeights(), VGG16Features(args.vgg)).to(device)
+    print("versions:", versions(), flush=True)
     print(f"{name}, torch {torch.__version__}, warm-up {args.warmup}, "
-          f"median of {args.reps} x {args.steps} steps\n")  # fmt: skip
-    result = {"device": name, "torch": torch.__version__, "rows": [], "failed": []}
-    if args.pack:  # first: it needs no compile and is what the training run depends on
-        size, _, batches = args.sizes[0].split(":")
-        result["loader"] = loader_rate(args, int(size), int(batches.split(",")[0]))
+          f"median of {args.reps} x {args.steps} steps, budget {args.budget_s or 'none'} s\n")  # fmt: skip
+    result = {
+        "device": name, "torch": torch.__version__, "versions": versions(), "total_gib": total_gib,
+        "peak_tflops": args.peak_tflops, "mode": "full" if args.full else "short",
+        "rows": [], "failed": [], "skipped": [],
+    }  # fmt: skip
+    if args.pack and not args.full:  # first: no compile, and the training run depends on it
+        size, _, batches = _specs(args)[0]
+        result["loader"] = loader_rate(args, size, max(batches))
         print("data path alone:", result["loader"], flush=True)
-    rows, failed = result["rows"], result["failed"]
-    for config in configs(args):
-        label = " ".join(f"{k}={v}" for k, v in zip(FIELDS[:6], config, strict=True))
-        try:  # one failing config (a compile error, out of memory) must not lose the table
-            rows += measure(args, *config, loss)
-        except Exception as err:
-            failed.append({"config": label, "error": f"{type(err).__name__}: {err}"[:500]})
-            print(label, "FAILED:", failed[-1]["error"].splitlines()[0], flush=True)
-            torch._dynamo.reset()
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            continue
-        print(label, "done", flush=True)
-        write(out, result)  # after every config: a run stopped by a time limit keeps its rows
+    runner = Runner(args, loss, result, out, started)
+    if args.full:
+        for config in full_configs(args):
+            runner.run(config)
+    else:
+        short_plan(args, runner)
+    result["elapsed_s"] = round(time.monotonic() - started, 1)
     write(out, result)
+    rows = result["rows"]
     print_table(FIELDS, [[row[k] for k in FIELDS] for row in rows])
+    print(f"\n{result['elapsed_s']} s; failed {len(result['failed'])}, "
+          f"skipped {len(result['skipped'])}")  # fmt: skip
     loader = result.get("loader")
     step_rates = [
         r["images_per_s"]
@@ -260,7 +373,7 @@ def main() -> None:
         and (r["size"], r["batch"]) == (loader["size"], loader["batch"])
     ]
     if step_rates:
-        print(f"\ndata path alone at {loader['size']}, batch {loader['batch']}, "
+        print(f"data path alone at {loader['size']}, batch {loader['batch']}, "
               f"{loader['workers']} workers: {loader['images_per_s']} images/s "
               f"= {loader['images_per_s'] / max(step_rates):.1f}x the fastest PConvUNet train step")  # fmt: skip
 

@@ -1,27 +1,65 @@
 #!/usr/bin/env bash
-# Device call 1, part 2: pick batch / lr / steps from the table, start the reference training
-# and the mixed-precision proof in their own sessions (setsid: they outlive this call while
-# the machine stays held), then watch for WATCH seconds. TINY=1: the same on the CPU, a few
-# steps (tests/test_gpu_scripts.py runs bench.sh, start_runs.sh, collect.sh and fetch.sh so).
-#   [BENCH=gpu_bench.json] [WATCH=60] bash scripts/gpu/start_runs.sh [TRAIN_SECONDS=960]
+# Device call 1, part 2 (seconds): choose batch / lr / compile / steps and where the
+# mixed-precision proof runs from the benchmark table (pick_config.py), then start in their own
+# sessions (setsid: they outlive this call while the machine stays held) and return at once
+# (the `pconv fit` command line is the one tests/test_gpu_scripts.py rehearses; an error in it
+# shows in call 2's summary, which then returns at once):
+#   scripts/gpu/train_chain.sh: [waits for the reference weights of call 2, when prepare.sh
+#     staged some: .gpu/init.json] -> the training (reference_256.yaml, ending by WINDOW s
+#     from now) -> [the mixed-precision proof, when it runs after] -> outputs/chain.done
+#   benchmarks/mixed_precision.py, now, when the table shows room for it (MP_MODE=concurrent)
+# TINY=1: the same on the CPU, a few steps (tests/test_gpu_scripts.py).
+# WINDOW: seconds from now until the chain must be done; by default END_OFFSET (700) s after
+# bench.sh started (outputs/call1_start): ~805 s after the machine was asked for, when it took
+# 90 s to start and 15 s to receive the tree (docs/gpu_runbook.md's time plan).
+#   [BENCH=gpu_bench.json] [MP_MODE=auto|concurrent|after] [INIT=none] [END_OFFSET=700] \
+#     bash scripts/gpu/start_runs.sh [WINDOW]
 set -uo pipefail
 source scripts/gpu/setup_device.sh || exit 1
-TRAIN_SECONDS=${1:-960}
-eval "$(python3 scripts/gpu/pick_config.py "${BENCH:-outputs/bench/gpu_bench.json}" --seconds "$TRAIN_SECONDS" ${TINY:+--size 32})"
-echo "chosen: batch $BATCH lr $LR compile $COMPILE channels_last $CL max_steps $MAX_STEPS stage2 at $AT_STEP ($RATE img/s measured)"
-mkdir -p outputs/reference_256 outputs/mp
-setsid nohup python3 -m pconv_lightning fit --config experiments/configs/reference_256.yaml \
-  --model.vgg_weights .gpu/vgg16_pool3.pth --data.batch_size "$BATCH" \
-  --model.optimizer.init_args.lr "$LR" --model.compile "$COMPILE" --model.channels_last "$CL" \
-  --trainer.max_steps "$MAX_STEPS" --stage2.at_step "$AT_STEP" \
-  --trainer.max_time "00:00:00:$TRAIN_SECONDS" --trainer.enable_progress_bar false \
-  ${TINY:+--trainer.accelerator=cpu --trainer.precision=32-true --data.image_size=64 \
-    --data.num_workers=0 --model.net.init_args.layers=6 --model.vgg_weights=null --data.batch_size=2 \
-    --trainer.max_steps=3 --stage2.at_step=2} \
-  > outputs/reference_256/train.log 2>&1 < /dev/null &
-echo $! > outputs/reference_256/train.pid
-setsid nohup python3 benchmarks/mixed_precision.py --out outputs/mp --vgg .gpu/vgg16_pool3.pth \
-  --pack .gpu/train_pool_256.pack --masks .gpu/masks_train --steps 2000 --compare 300 ${TINY:+--tiny} \
-  > outputs/mp/mp.log 2>&1 < /dev/null &
-echo "started training (pid $(cat outputs/reference_256/train.pid)) and the mixed-precision proof"
-bash scripts/gpu/collect.sh "${WATCH:-60}"
+call1_start=$(cat outputs/call1_start 2>/dev/null || date +%s)
+WINDOW=${1:-$(( call1_start + ${END_OFFSET:-700} - $(date +%s) ))}
+RUN=outputs/reference_256
+mkdir -p $RUN outputs/mp
+rm -f outputs/chain.done outputs/stop outputs/init_arrived
+INIT_EXPECTED= INIT_DESC="none (from scratch)"
+if [ -f .gpu/init.json ] && [ "${INIT:-}" != none ]; then
+  INIT_EXPECTED=1 INIT_DESC="reference weights (with call 2)"
+fi
+export MP_ALONE_S=${MP_ALONE_S:-100} STARTUP_S=${STARTUP_S:-30} EXIT_S=${EXIT_S:-15}
+picked=$(python3 scripts/gpu/pick_config.py "${BENCH:-outputs/bench/gpu_bench.json}" \
+  --seconds "$WINDOW" ${INIT_EXPECTED:+--init} --mp-mode "${MP_MODE:-auto}" \
+  --mp-alone-s "$MP_ALONE_S" --startup-s "$STARTUP_S" --exit-s "$EXIT_S" \
+  ${TINY:+--size 32}) || exit 1
+eval "$picked"
+{
+  echo "chosen: batch $BATCH lr $LR compile $COMPILE channels_last $CL rate $RATE img/s;" \
+    "training ~${TRAIN_S} s, ~$EXPECTED_STEPS steps expected, max_steps $MAX_STEPS," \
+    "stage 2 at step $AT_STEP or 80% of the time; init: $INIT_DESC"
+  echo "mixed precision: $MP_MODE ($MP_REASON)"
+} | tee $RUN/chosen.txt
+cp $RUN/chosen.txt "$OUT"/
+args=(--config experiments/configs/reference_256.yaml --model.vgg_weights .gpu/vgg16_pool3.pth
+  --data.batch_size "$BATCH" --model.optimizer.init_args.lr "$LR" --model.compile "$COMPILE"
+  --model.channels_last "$CL" --trainer.max_steps "$MAX_STEPS" --stage2.at_step "$AT_STEP"
+  --trainer.enable_progress_bar false
+  --trainer.callbacks+=timed_stage2.Stage2AtTimeFraction)
+if [ -n "${TINY:-}" ]; then
+  args+=(--trainer.accelerator=cpu --trainer.precision=32-true --data.image_size=64
+    --data.num_workers=0 --model.net.init_args.layers=6 --model.vgg_weights=null
+    --data.batch_size=2 --trainer.max_steps=3 --stage2.at_step=2
+    --model.compile=false)  # inductor on the CPU takes minutes: the choice is still made above
+fi
+END_AT=$(( $(date +%s) + WINDOW ))
+INIT_EXPECTED=$INIT_EXPECTED setsid nohup bash scripts/gpu/train_chain.sh "$END_AT" "$MP_MODE" \
+  "${args[@]}" > $RUN/chain.log 2>&1 < /dev/null &
+echo $! > $RUN/chain.pid
+if [ "$MP_MODE" = concurrent ]; then
+  setsid nohup python3 benchmarks/mixed_precision.py --out outputs/mp --vgg .gpu/vgg16_pool3.pth \
+    --pack .gpu/train_pool_256.pack --masks .gpu/masks_train --workers 2 ${TINY:+--tiny} \
+    > outputs/mp/mp.log 2>&1 < /dev/null &
+  echo $! > outputs/mp/mp.pid
+fi
+sleep "${SETTLE_S:-3}"
+echo "started the chain (pid $(cat $RUN/chain.pid)), ends by $(date -d @"$END_AT" +%T)" \
+  "($WINDOW s); mixed precision: $MP_MODE"
+tail -n 3 $RUN/chain.log
