@@ -27,10 +27,9 @@ from torchvision.models.vgg import cfgs, make_layers
 from training_helpers import REPO, SAMPLES
 
 from pconv_lightning.callbacks import Stage2Finetune
-from pconv_lightning.checkpoints.network import load_network
+from pconv_lightning.checkpoints.pieces import half_state, merge_pieces, save_pieces
 from pconv_lightning.data.pack import build_pack
 from pconv_lightning.models import PConvUNet
-from pconv_lightning.checkpoints.pieces import half_state, merge_pieces, save_pieces
 
 SHARED_MASKS = REPO.parent / "shared" / "data" / "nvidia_irregular_masks_test"
 
