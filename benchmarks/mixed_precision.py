@@ -6,8 +6,9 @@ photos, augmentations and masks (batch 8, 256x256). Checks that no loss is NaN o
 dropped) before and after ``--settle`` (100); each mixed precision PASSes with every loss
 finite and no skipped step after settling. Writes ``mixed_precision.csv`` (precision, step,
 loss, scale, skipped), ``mixed_precision.json`` (summary, written last) and
-``mixed_precision.png`` (the loss curves in one plot). About 1.5 minutes alone on an H200;
-scripts/gpu runs it beside the training or after it (pick_config.py decides).
+``mixed_precision.png`` (the loss curves in one plot) and ``mixed_precision_terms.png`` (a panel
+per loss term). About 1.5 minutes alone on an H200; scripts/gpu runs it beside the training or
+after it (pick_config.py decides). On the CPU: ``--device cpu --precisions bf16-mixed --size 128``.
 
     python3 benchmarks/mixed_precision.py --out outputs/mp --pack .gpu/train_pool_256.pack \
         --masks .gpu/masks_train --vgg .gpu/vgg16_pool3.pth
@@ -38,9 +39,12 @@ from pconv_lightning.masks import (
 from pconv_lightning.models import PConvUNet
 from pconv_lightning.module import InpaintingModule, NonFiniteLossError
 
+TERMS = ("valid", "hole", "perceptual", "style_out", "style_comp", "tv")
+
 
 class LossRecorder(pl.Callback):
-    """Per step: the total loss and the grad scaler's scale (None without a scaler)."""
+    """Per step: the total loss, each loss term (as logged, ``train/loss_<term>``) and the grad
+    scaler's scale (None without a scaler)."""
 
     def __init__(self) -> None:
         self.rows: list[dict] = []
@@ -51,8 +55,10 @@ class LossRecorder(pl.Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         previous = self.rows[-1]["scale"] if self.rows else None
         skipped = scale is not None and previous is not None and scale < previous
+        logged = trainer.callback_metrics
+        terms = {t: float(logged[f"train/loss_{t}"]) for t in TERMS if f"train/loss_{t}" in logged}
         self.rows.append({"step": trainer.global_step, "loss": float(loss), "scale": scale,
-                          "skipped": skipped})  # fmt: skip
+                          "skipped": skipped, **terms})  # fmt: skip
 
 
 def run(args, precision: str, steps: int) -> tuple[list[dict], str | None]:
@@ -97,7 +103,32 @@ def summary(rows: list[dict], error: str | None, settle: int, reference: list[di
         ref = np.array([r["loss"] for r in reference[:n]])
         result["compare_steps"] = n
         result["mean_abs_rel_diff_vs_32"] = float(np.mean(np.abs(losses[:n] - ref) / ref))
+        last = slice(max(0, n - 50), n)  # the final losses: means of the last 50 common steps
+        for key in ("loss", *TERMS):
+            if all(key in r for r in rows[:n] + reference[:n]):
+                mine = np.mean([r[key] for r in rows[last]])
+                theirs = np.mean([r[key] for r in reference[last]])
+                result[f"final_{key}_rel_diff_vs_32"] = float((mine - theirs) / theirs)
     return result
+
+
+def plot_terms(curves: dict[str, list[dict]], path: Path, smooth: int = 10) -> None:
+    """One figure, a panel per loss term and the total: each precision's running mean."""
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7))
+    for ax, key in zip(axes.flat, ("loss", *TERMS), strict=False):
+        for name, rows in curves.items():
+            values = np.array([r.get(key, np.nan) for r in rows])
+            if len(values) >= smooth:
+                mean = np.convolve(values, np.ones(smooth) / smooth, mode="valid")
+                ax.plot([r["step"] for r in rows][smooth - 1 :], mean, lw=1.2, label=name)
+        ax.set_title("total" if key == "loss" else key)
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+    axes.flat[0].legend()
+    axes.flat[-1].axis("off")
+    fig.suptitle(f"loss terms per step, same seed (running mean of {smooth})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 def plot(curves: dict[str, list[dict]], path: Path, smooth: int = 10) -> None:
@@ -157,11 +188,12 @@ def main() -> None:
         curves[precision] = rows
         results[precision] = summary(rows, error, args.settle, reference)
     with (out / "mixed_precision.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, ["precision", "step", "loss", "scale", "skipped"])
+        writer = csv.DictWriter(f, ["precision", "step", "loss", "scale", "skipped", *TERMS])
         writer.writeheader()
         for name, rows in curves.items():
             writer.writerows({"precision": name, **r} for r in rows)
     plot(curves, out / "mixed_precision.png")
+    plot_terms(curves, out / "mixed_precision_terms.png")
     settings = {k: v for k, v in vars(args).items() if k != "out"}
     # The summary last: scripts/gpu (and its test) take it as "every file is written".
     (out / "mixed_precision.json").write_text(
