@@ -11,6 +11,7 @@ import pytest
 import torch
 from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
+from torch._dynamo.utils import counters
 from training_helpers import SAMPLES
 
 from pconv_lightning.data import InpaintingDataModule
@@ -150,6 +151,15 @@ def test_channels_last_gives_the_same_output():
     reference = tiny_module().eval()
     channels_last = tiny_module(channels_last=True).eval()
     channels_last.load_state_dict(reference.state_dict())
+    kernels = [p for p in channels_last.net.parameters() if p.dim() == 4]
+    assert kernels and all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)
+    assert not any(
+        p.is_contiguous(memory_format=torch.channels_last)
+        for p in reference.net.parameters()
+        if p.dim() == 4
+    )
+    inputs = []  # what the network itself receives
+    channels_last.net.register_forward_pre_hook(lambda _m, args: inputs.extend(args))
     image, mask = torch.rand(2, 3, 64, 64), torch.ones(2, 1, 64, 64)
     mask[:, :, 10:40, 20:50] = 0
     with torch.no_grad():
@@ -157,6 +167,8 @@ def test_channels_last_gives_the_same_output():
         # float32 rounding differs between memory formats; He init makes outputs O(10)
         atol = 1e-5 * expected.abs().max().item()
         torch.testing.assert_close(channels_last(image, mask), expected, rtol=1e-4, atol=atol)
+    assert inputs[0].is_contiguous(memory_format=torch.channels_last)
+    assert not inputs[0].is_contiguous()
 
 
 @pytest.mark.slow
@@ -167,12 +179,16 @@ def test_compile_gives_the_same_output():
         reference = InpaintingModule(net=PConvUNet(layers=3), vgg_weights=None).eval()
         compiled = InpaintingModule(net=PConvUNet(layers=3), vgg_weights=None, compile=True).eval()
     compiled.load_state_dict(reference.state_dict())
+    assert compiled.net._compiled_call_impl is not None  # what nn.Module.compile installs
+    assert reference.net._compiled_call_impl is None
     image, mask = torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32)
     mask[:, :, 4:20, 8:24] = 0
+    counters.clear()
     with torch.no_grad():
         torch.testing.assert_close(
             compiled(image, mask), reference(image, mask), rtol=1e-4, atol=1e-5
         )
+    assert counters["stats"]["unique_graphs"] >= 1  # dynamo captured the network's graph
 
 
 def test_skipped_files_are_counted_in_the_logs(tmp_path, broken_dir):
