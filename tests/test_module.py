@@ -3,6 +3,7 @@ checkpoints that load with weights_only, mixed precision, channels_last and comp
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from pathlib import Path
@@ -139,11 +140,40 @@ def test_checkpoint_loads_with_weights_only_and_restores_the_module(tmp_path):
         assert torch.equal(param, module.net.state_dict()[name])
 
 
+class FirstStep(Callback):
+    """The first training batch and that step's loss."""
+
+    def __init__(self) -> None:
+        self.batch: dict[str, torch.Tensor] | None = None
+        self.loss: float | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.batch is None:
+            self.batch = {k: v.clone() for k, v in batch.items() if isinstance(v, torch.Tensor)}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.loss is None:
+            self.loss = float(outputs["loss"])
+
+
 def test_bf16_mixed_training_on_cpu(tmp_path):
-    recorder = Recorder()
-    trainer = tiny_trainer(tmp_path, steps=2, precision="bf16-mixed", callbacks=[recorder])
-    trainer.fit(tiny_module(), tiny_data())
+    recorder, first = Recorder(), FirstStep()
+    torch.manual_seed(0)
+    module = tiny_module()
+    fp32 = copy.deepcopy(module)  # the same weights, never trained
+    conv_dtypes = []  # what the second encoder convolution returns (its BatchNorm's input)
+    module.net.encoder[1].bn.register_forward_pre_hook(
+        lambda _m, args: conv_dtypes.append(args[0].dtype)
+    )
+    trainer = tiny_trainer(tmp_path, steps=2, precision="bf16-mixed", callbacks=[recorder, first])
+    trainer.fit(module, tiny_data())
     assert math.isfinite(recorder.logged["train/loss"])
+    assert conv_dtypes and set(conv_dtypes) == {torch.bfloat16}
+    # The fp32 loss of the first step: same weights, same batch, train-mode BatchNorm.
+    image, mask = first.batch["image"], first.batch["mask"]
+    with torch.no_grad():
+        fp32_loss = fp32.train().loss(fp32(image, mask), image, mask)["total"].item()
+    assert first.loss == pytest.approx(fp32_loss, rel=1e-2)  # measured 0.2%
 
 
 def test_channels_last_gives_the_same_output():
