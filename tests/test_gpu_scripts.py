@@ -58,7 +58,7 @@ def test_pick_config_follows_the_table():
     assert float(chosen["LR"]) == pytest.approx(2e-4 * 2, rel=1e-2)
 
 
-@pytest.mark.skipif(not SHARED_MASKS.is_dir(), reason="needs ../shared/data")
+@pytest.mark.prerequisite(SHARED_MASKS.is_dir(), reason="needs ../shared/data")
 def test_mask_split_halves_every_bucket_and_border_group(tmp_path):
     even, odd = _script("split_masks").split(SHARED_MASKS, tmp_path / "even", tmp_path / "odd")
     assert (even, odd) == (1000, 1000)
