@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from training_helpers import CONFIGS, tiny_args
+from training_helpers import CONFIGS, REPO, tiny_args
 
 from pconv_lightning.cli import cli_main
 
@@ -37,7 +37,7 @@ def test_ddp_two_cpu_processes(tmp_path):
         f"--config={CONFIGS / 'quickstart.yaml'}",
         *args,
     ]
-    env = os.environ | {"WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    env = os.environ | {"WANDB_MODE": "offline", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     result = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )
