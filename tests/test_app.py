@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import missing_prerequisite
 from PIL import Image
 from training_helpers import SAMPLES
 
@@ -158,12 +159,12 @@ def _chromium() -> Path:
     if CHROMIUM.exists():
         return CHROMIUM
     if os.geteuid() != 0:
-        pytest.skip("Debian's chromium is not installed and installing it needs root")
+        missing_prerequisite("Debian's chromium is not installed and installing it needs root")
     env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
         if done.returncode:
-            pytest.skip(f"cannot install chromium ({' '.join(cmd)}): {done.stderr[-500:]}")
+            missing_prerequisite(f"cannot install chromium ({' '.join(cmd)}): {done.stderr[-500:]}")
     return CHROMIUM
 
 

@@ -3,6 +3,10 @@ checkpoints that survive an interrupted save."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +19,7 @@ from training_helpers import CONFIGS, tiny_args
 
 from pconv_lightning.callbacks import BucketMetricsTable, ImageGridLogger, result_grid
 from pconv_lightning.callbacks.image_grid import COLUMNS, HEADER, labelled, to_uint8
+from pconv_lightning.checkpoints.atomic import AtomicCheckpointIO
 from pconv_lightning.cli import cli_main
 
 
@@ -107,15 +112,33 @@ def test_wandb_run_holds_the_full_resolved_config_and_the_grid(tmp_path, monkeyp
 
 
 def test_an_interrupted_checkpoint_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    """The project's writer (AtomicCheckpointIO, as `pconv fit` installs it) failing halfway
+    through writing the file: the previous last.ckpt stays, and no partial file is left."""
     ckpt = ModelCheckpoint(
         dirpath=tmp_path / "ckpt", save_last=True, every_n_train_steps=1, save_top_k=0
     )
-    trainer = tiny_trainer(tmp_path, steps=1, callbacks=[ckpt], enable_checkpointing=True)
+    trainer = tiny_trainer(
+        tmp_path,
+        steps=1,
+        callbacks=[ckpt],
+        enable_checkpointing=True,
+        plugins=[AtomicCheckpointIO()],
+    )
     trainer.fit(tiny_module(), tiny_data())
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
     last = tmp_path / "ckpt" / "last.ckpt"
     before = last.read_bytes()
+    save = torch.save
 
-    def crash(*args, **kwargs):
+    def crash(obj, f, *args, **kwargs):
+        """Writes half of the checkpoint into the file being written, then the disk is full."""
+        data = io.BytesIO()
+        save(obj, data, *args, **kwargs)
+        with contextlib.ExitStack() as stack:
+            if isinstance(f, str | os.PathLike):
+                f = stack.enter_context(open(f, "wb"))
+            f.write(data.getvalue()[: len(data.getvalue()) // 2])
+            f.flush()
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crash)
@@ -124,6 +147,7 @@ def test_an_interrupted_checkpoint_save_keeps_the_previous_checkpoint(tmp_path, 
     assert last.read_bytes() == before
     monkeypatch.undo()
     assert torch.load(last, weights_only=True)["global_step"] == 1
+    assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt"]  # no partial left
 
 
 def test_grid_header_labels_every_column_over_an_unchanged_picture():

@@ -76,7 +76,7 @@ def kill_during_saves(checkpoint_io: str, run_dir: Path, tmpdir: Path, seeds: in
     return outcomes
 
 
-@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs /dev/shm as another filesystem")
+@pytest.mark.prerequisite(Path("/dev/shm").is_dir(), reason="needs /dev/shm as another filesystem")
 def test_sigkill_at_random_points_of_a_save_leaves_a_complete_checkpoint(tmp_path):
     run_dir = tmp_path / "run" / "checkpoints"
     other_fs = Path("/dev/shm") / f"pconv-test-{os.getpid()}"

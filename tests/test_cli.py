@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from training_helpers import CONFIGS, SAMPLES, tiny_args
+from training_helpers import (
+    CONFIGS,
+    SAMPLES,
+    assert_restored,
+    record_restored_state,
+    tiny_args,
+)
 
 from pconv_lightning.cli import cli_main
 from pconv_lightning.masks import StrokeMaskGenerator
@@ -120,8 +126,10 @@ def test_resume_from_last_continues_at_the_same_step(tmp_path, monkeypatch):
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     state = torch.load(last, weights_only=True, map_location="cpu")
     assert state["global_step"] == 3
+    seen = record_restored_state(monkeypatch)
     cli = cli_main([*common, *tiny_args(tmp_path / "run", steps=5), "--ckpt_path=last"])
     assert cli.trainer.global_step == 5
+    assert_restored(seen, state)  # the network, Adam's moments and the scheduler: step 3's
     assert torch.load(last, weights_only=True, map_location="cpu")["global_step"] == 5
 
 

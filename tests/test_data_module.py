@@ -51,21 +51,28 @@ def test_train_and_val_batches() -> None:
 
 
 def test_masks_are_deterministic_and_change_per_epoch() -> None:
+    by_path: dict[int, dict[str, torch.Tensor]] = {}  # epoch -> the whole epoch's masks
+
     def masks(epoch: int) -> tuple[list[str], torch.Tensor]:
         dm = _module(train=str(SAMPLES / "train"), mask_generator=StrokeMaskGenerator("thick"))
         dm.setup("fit")
         loader = dm.train_dataloader()
         loader.sampler.set_epoch(epoch)
-        batch = next(iter(loader))
-        return batch["path"], batch["mask"]
+        batches = list(loader)
+        by_path[epoch] = {p: m for b in batches for p, m in zip(b["path"], b["mask"], strict=True)}
+        return batches[0]["path"], batches[0]["mask"]
 
     paths, first = masks(0)
     paths_again, again = masks(0)
     assert paths == paths_again
     torch.testing.assert_close(first, again)
+    epoch0 = by_path[0]
     paths_next, other = masks(1)
     assert paths_next != paths or not torch.equal(first, other)
     assert (first == 0).any()
+    # The same photo gets another mask in the next epoch (the shuffle alone is not enough).
+    assert len(epoch0) == 12 and by_path[1].keys() == epoch0.keys()
+    assert all(not torch.equal(epoch0[p], by_path[1][p]) for p in epoch0)
 
 
 def test_eval_masks_from_manifest_are_matched_cyclically(tmp_path: Path) -> None:

@@ -116,6 +116,66 @@ def test_per_image_scores_average_to_the_training_metrics():
         assert scores[name].mean().item() == pytest.approx(expected[name].item(), rel=1e-5), name
 
 
+def ssim_reference(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """SSIM (Wang et al. 2004) per image in float64: Gaussian window 11x11, sigma 1.5,
+    C1 = 0.01^2, C2 = 0.03^2 (data range 1), averaged over the channels and every pixel, the
+    image reflected at its borders (torchmetrics' convention; the MATLAB original averages
+    only where the window fits inside, a few hundredths lower on these 48x48 images)."""
+    x = torch.nn.functional.pad(x.double(), (5, 5, 5, 5), mode="reflect")
+    y = torch.nn.functional.pad(y.double(), (5, 5, 5, 5), mode="reflect")
+    offsets = torch.arange(11, dtype=torch.float64) - 5
+    g = torch.exp(-(offsets**2) / (2 * 1.5**2))
+    g = g / g.sum()
+    window = (g[:, None] * g[None, :]).expand(x.shape[1], 1, 11, 11)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv2d(t, window, groups=x.shape[1])
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    ssim = (2 * mx * my + c1) * (2 * cxy + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return ssim.mean(dim=(1, 2, 3))
+
+
+def test_ssim_of_a_noisy_pair_against_independent_computations():
+    import kornia
+
+    image, mask = batch(size=48)
+    image = torch.nn.functional.avg_pool2d(image, 3, 1, 1)  # some structure to keep
+    gen = torch.Generator().manual_seed(1)
+    noise = torch.tensor([0.03, 0.1]).view(2, 1, 1, 1)
+    comp = (image + noise * torch.randn(image.shape, generator=gen)).clamp(0, 1)
+    expected = ssim_reference(comp, image)
+    assert 0.2 < expected[1] < expected[0] < 0.95  # far from the identical pair's 1
+    by_kornia = kornia.metrics.ssim(comp, image, 11, max_val=1.0)  # reflected borders
+    assert by_kornia.double().mean(dim=(1, 2, 3)).tolist() == pytest.approx(
+        expected.tolist(), abs=1e-5
+    )
+    assert image_scores(comp, image, mask)["ssim"].tolist() == pytest.approx(
+        expected.tolist(), abs=1e-5
+    )
+    metrics = InpaintingMetrics()  # validation: the mean of the per-image values
+    metrics.update(comp, image, mask)
+    assert metrics.compute()["ssim"].item() == pytest.approx(expected.mean().item(), abs=1e-5)
+
+
+def test_validation_psnr_is_the_mean_of_per_image_values():
+    """Images at 20 and 40 dB: the per-image mean is 30 dB, the pooled MSE would give 23."""
+    target = torch.zeros(2, 3, 16, 16)
+    comp = torch.stack([torch.full((3, 16, 16), 0.1), torch.full((3, 16, 16), 0.01)])
+    mask = torch.zeros(2, 1, 16, 16)
+    pooled = 10 * math.log10(1 / ((0.1**2 + 0.01**2) / 2))
+    assert pooled == pytest.approx(22.97, abs=0.01)
+    for first, second in ((slice(0, 2), slice(0, 0)), (slice(0, 1), slice(1, 2))):
+        metrics = InpaintingMetrics()  # one batch of both, or one image per batch
+        metrics.update(comp[first], target[first], mask[first])
+        if second.stop:
+            metrics.update(comp[second], target[second], mask[second])
+        assert metrics.compute()["psnr"].item() == pytest.approx(30.0, abs=1e-4)
+    assert image_scores(comp, target, mask)["psnr"].mean().item() == pytest.approx(30.0, abs=1e-4)
+
+
 # --- pairing and cells ------------------------------------------------------------------
 
 

@@ -200,7 +200,7 @@ def test_newest_reference_weights_are_staged_for_call_2(tmp_path):
     assert [p.name for p in (tmp_path / ".gpu_init").iterdir()] == ["reference_256.safetensors"]
 
 
-@pytest.mark.skipif(not SHARED_MASKS.is_dir(), reason="needs ../shared/data")
+@pytest.mark.prerequisite(SHARED_MASKS.is_dir(), reason="needs ../shared/data")
 def test_mask_split_halves_every_bucket_and_border_group(tmp_path):
     even, odd = _script("split_masks").split(SHARED_MASKS, tmp_path / "even", tmp_path / "odd")
     assert (even, odd) == (1000, 1000)

@@ -154,14 +154,30 @@ def test_gradcheck_float64():
     )
 
 
-def test_bf16_autocast_close_to_fp32_and_mask_math_in_float32():
+def test_bf16_autocast_close_to_fp32_and_mask_math_in_float32(monkeypatch):
     torch.manual_seed(0)
     layer = PartialConv2d(300, 8, 3, padding=1)  # windows count up to 2700 > 256
     x = torch.rand(1, 300, 10, 10)
     mask = random_mask((1, 300, 10, 10), 0.3)
     ref, ref_mask = layer(x, mask)
+    # The count convolution is the one with a (1, 1, kh, kw) weight: record what it returns
+    # under autocast (its dtype is the one it ran in; autocast casts inside F.conv2d).
+    counts = []
+    conv2d = F.conv2d
+
+    def recording_conv2d(inp, weight, *args, **kwargs):
+        out = conv2d(inp, weight, *args, **kwargs)
+        if weight.shape[:2] == (1, 1):
+            counts.append(out)
+        return out
+
+    monkeypatch.setattr(F, "conv2d", recording_conv2d)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out, new_mask = layer(x, mask)
+    monkeypatch.undo()
+    assert len(counts) == 1 and counts[0].dtype == torch.float32
+    exact = F.conv2d(mask.double().sum(1, keepdim=True), torch.ones(1, 1, 3, 3).double(), padding=1)
+    assert exact.max() > 256 and torch.equal(counts[0].double(), exact)  # bf16 would round these
     assert out.dtype == torch.bfloat16 and new_mask.dtype == torch.float32
     assert torch.equal(new_mask, ref_mask)
     torch.testing.assert_close(out.float(), ref, rtol=3e-2, atol=3e-2)

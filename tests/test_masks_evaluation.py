@@ -139,7 +139,7 @@ def test_commands_end_to_end(tmp_path, capsys) -> None:
     assert "no.such.Generator" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not NVIDIA.is_dir(), reason="shared NVIDIA masks not available")
+@pytest.mark.prerequisite(NVIDIA.is_dir(), reason="shared NVIDIA masks not available")
 def test_index_nvidia_subset(tmp_path) -> None:
     for file in sorted(NVIDIA.glob("*.png"))[::200]:
         shutil.copy(file, tmp_path / file.name)

@@ -92,7 +92,7 @@ def test_empty_or_missing_folder_is_named(tmp_path) -> None:
         FileMaskGenerator(tmp_path, dilation=(49, 9))
 
 
-@pytest.mark.skipif(not NVIDIA.is_dir(), reason="shared NVIDIA masks not available")
+@pytest.mark.prerequisite(NVIDIA.is_dir(), reason="shared NVIDIA masks not available")
 def test_nvidia_masks() -> None:
     generator = FileMaskGenerator(NVIDIA)
     assert len(generator.files) >= 1000

@@ -3,6 +3,7 @@ checkpoints that load with weights_only, mixed precision, channels_last and comp
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import torch
 from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
+from torch._dynamo.utils import counters
 from training_helpers import SAMPLES
 
 from pconv_lightning.data import InpaintingDataModule
@@ -138,11 +140,40 @@ def test_checkpoint_loads_with_weights_only_and_restores_the_module(tmp_path):
         assert torch.equal(param, module.net.state_dict()[name])
 
 
+class FirstStep(Callback):
+    """The first training batch and that step's loss."""
+
+    def __init__(self) -> None:
+        self.batch: dict[str, torch.Tensor] | None = None
+        self.loss: float | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.batch is None:
+            self.batch = {k: v.clone() for k, v in batch.items() if isinstance(v, torch.Tensor)}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.loss is None:
+            self.loss = float(outputs["loss"])
+
+
 def test_bf16_mixed_training_on_cpu(tmp_path):
-    recorder = Recorder()
-    trainer = tiny_trainer(tmp_path, steps=2, precision="bf16-mixed", callbacks=[recorder])
-    trainer.fit(tiny_module(), tiny_data())
+    recorder, first = Recorder(), FirstStep()
+    torch.manual_seed(0)
+    module = tiny_module()
+    fp32 = copy.deepcopy(module)  # the same weights, never trained
+    conv_dtypes = []  # what the second encoder convolution returns (its BatchNorm's input)
+    module.net.encoder[1].bn.register_forward_pre_hook(
+        lambda _m, args: conv_dtypes.append(args[0].dtype)
+    )
+    trainer = tiny_trainer(tmp_path, steps=2, precision="bf16-mixed", callbacks=[recorder, first])
+    trainer.fit(module, tiny_data())
     assert math.isfinite(recorder.logged["train/loss"])
+    assert conv_dtypes and set(conv_dtypes) == {torch.bfloat16}
+    # The fp32 loss of the first step: same weights, same batch, train-mode BatchNorm.
+    image, mask = first.batch["image"], first.batch["mask"]
+    with torch.no_grad():
+        fp32_loss = fp32.train().loss(fp32(image, mask), image, mask)["total"].item()
+    assert first.loss == pytest.approx(fp32_loss, rel=1e-2)  # measured 0.2%
 
 
 def test_channels_last_gives_the_same_output():
@@ -150,6 +181,15 @@ def test_channels_last_gives_the_same_output():
     reference = tiny_module().eval()
     channels_last = tiny_module(channels_last=True).eval()
     channels_last.load_state_dict(reference.state_dict())
+    kernels = [p for p in channels_last.net.parameters() if p.dim() == 4]
+    assert kernels and all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)
+    assert not any(
+        p.is_contiguous(memory_format=torch.channels_last)
+        for p in reference.net.parameters()
+        if p.dim() == 4
+    )
+    inputs = []  # what the network itself receives
+    channels_last.net.register_forward_pre_hook(lambda _m, args: inputs.extend(args))
     image, mask = torch.rand(2, 3, 64, 64), torch.ones(2, 1, 64, 64)
     mask[:, :, 10:40, 20:50] = 0
     with torch.no_grad():
@@ -157,6 +197,8 @@ def test_channels_last_gives_the_same_output():
         # float32 rounding differs between memory formats; He init makes outputs O(10)
         atol = 1e-5 * expected.abs().max().item()
         torch.testing.assert_close(channels_last(image, mask), expected, rtol=1e-4, atol=atol)
+    assert inputs[0].is_contiguous(memory_format=torch.channels_last)
+    assert not inputs[0].is_contiguous()
 
 
 @pytest.mark.slow
@@ -167,12 +209,16 @@ def test_compile_gives_the_same_output():
         reference = InpaintingModule(net=PConvUNet(layers=3), vgg_weights=None).eval()
         compiled = InpaintingModule(net=PConvUNet(layers=3), vgg_weights=None, compile=True).eval()
     compiled.load_state_dict(reference.state_dict())
+    assert compiled.net._compiled_call_impl is not None  # what nn.Module.compile installs
+    assert reference.net._compiled_call_impl is None
     image, mask = torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32)
     mask[:, :, 4:20, 8:24] = 0
+    counters.clear()
     with torch.no_grad():
         torch.testing.assert_close(
             compiled(image, mask), reference(image, mask), rtol=1e-4, atol=1e-5
         )
+    assert counters["stats"]["unique_graphs"] >= 1  # dynamo captured the network's graph
 
 
 def test_skipped_files_are_counted_in_the_logs(tmp_path, broken_dir):

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from training_helpers import CONFIGS, REPO, tiny_args
+import torch
+from training_helpers import CONFIGS, REPO, assert_restored, record_restored_state, tiny_args
 
 from pconv_lightning.cli import cli_main
 from pconv_lightning.errors import ConfigError, one_line
@@ -38,12 +39,15 @@ def fit(root: Path, *extra: str, steps: int = 3, layers: int = 6):
     return cli_main(["fit", QUICKSTART, *tiny_args(root, steps=steps, layers=layers), *extra])
 
 
-def test_a_resumed_run_continues_the_same_wandb_run(trained, tmp_path):
+def test_a_resumed_run_continues_the_same_wandb_run(trained, tmp_path, monkeypatch):
     last = trained / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=True, map_location="cpu")
     save_dir = f"--trainer.logger.init_args.save_dir={trained}"
+    seen = record_restored_state(monkeypatch)
     cli = fit(tmp_path / "resumed", f"--ckpt_path={last}", save_dir)
     assert cli.trainer.global_step == 3
     assert cli.trainer.logger.version == (trained / "run_id").read_text()
+    assert_restored(seen, state)  # the network, Adam's moments and the scheduler: step 2's
 
 
 def test_another_architecture_is_an_error_naming_both_sides(trained, tmp_path):

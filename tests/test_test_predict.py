@@ -9,10 +9,12 @@ from contextlib import redirect_stderr
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from training_helpers import CONFIGS, SAMPLES, tiny_args
 
 from pconv_lightning.cli import cli_main
+from pconv_lightning.models import PConvUNet
 
 QUICKSTART = f"--config={CONFIGS / 'quickstart.yaml'}"
 
@@ -38,6 +40,22 @@ def test_test_scores_the_checkpoint_on_the_evaluation_set(run, monkeypatch):
     assert 0 < float(metrics["test/psnr"]) < 100
     table = (run / "test_metrics_by_bucket.md").read_text()
     assert "| all |" in table and f"checkpoint {run / 'checkpoints' / 'last.ckpt'}" in table
+    # The checkpoint's own network on the same samples, per-image PSNR in float64 by hand.
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    net = PConvUNet(layers=6).eval()
+    net.load_state_dict(
+        {k.removeprefix("net."): v for k, v in state["state_dict"].items() if k.startswith("net.")}
+    )
+    data = cli.datamodule
+    psnrs = []
+    with torch.no_grad():
+        for batch in data.test_dataloader():
+            image, mask = batch["image"], batch["mask"]
+            comp = torch.where(mask > 0.5, image, net(image, mask)).clamp(0, 1).double()
+            mse = (comp - image.double()).square().mean(dim=(1, 2, 3))
+            psnrs += (10 * torch.log10(1 / mse)).tolist()
+    assert len(psnrs) == 12  # 2 photos x the quick start's 6 masks
+    assert float(metrics["test/psnr"]) == pytest.approx(np.mean(psnrs), abs=1e-3)
 
 
 @pytest.mark.slow

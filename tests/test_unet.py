@@ -19,8 +19,29 @@ def blob_mask(size: int, hole: slice, batch: int = 1) -> torch.Tensor:
     return mask
 
 
-@pytest.mark.parametrize(("layers", "size"), [(7, 256), (8, 512)])
-def test_output_shape_and_parameter_count(layers, size):
+def paper_parameter_count(layers: int) -> int:
+    """The parameters of the paper's UNet (appendix table), counted from its layer list:
+    encoder 3->64 7x7 with a bias, then 5x5, 5x5, 3x3... each with BatchNorm (weight and
+    bias) instead of a bias; decoder 3x3 on the upsampled features concatenated with the
+    skip, BatchNorm, and the last layer (64 + 3 -> 3) with a bias."""
+    encoder_out = [64, 128, 256] + [512] * (layers - 3)
+    encoder_in = [3, *encoder_out[:-1]]
+    kernels = [7, 5, 5] + [3] * (layers - 3)
+    total = 0
+    for i in range(layers):
+        weights = encoder_in[i] * encoder_out[i] * kernels[i] ** 2
+        total += weights + (encoder_out[i] if i == 0 else 2 * encoder_out[i])
+    for i in range(layers):  # decoder stage back to encoder level i
+        deep, skip = encoder_out[i], encoder_in[i]
+        out = 3 if i == 0 else skip
+        total += (deep + skip) * out * 3 * 3 + (out if i == 0 else 2 * out)
+    return total
+
+
+@pytest.mark.parametrize(
+    ("layers", "size", "parameters"), [(7, 256, 25_779_860), (8, 512, 32_859_796)]
+)
+def test_output_shape_and_parameter_count(layers, size, parameters):
     net = PConvUNet(layers=layers).eval()
     with torch.no_grad():
         out = net(torch.rand(1, 3, size, size), blob_mask(size, slice(size // 4, size // 2)))
@@ -29,6 +50,8 @@ def test_output_shape_and_parameter_count(layers, size):
     convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
     assert [c.kernel_size[0] for c in convs[:4]] == [7, 5, 5, 3]
     assert [c.out_channels for c in convs[:layers]] == [64, 128, 256] + [512] * (layers - 3)
+    assert paper_parameter_count(layers) == parameters  # summed by hand, layer by layer
+    assert sum(p.numel() for p in net.parameters()) == parameters
 
 
 def test_small_size_and_channels():

@@ -186,7 +186,7 @@ def test_imagenet_from_the_full_derived_file_alone(offline):
     assert feats.slices[0][0].weight.sum().item() == pytest.approx(-3.242930, abs=1e-6)
 
 
-@pytest.mark.skipif(not SHARED_POOL3.is_file(), reason=f"no shared copy at {SHARED_POOL3}")
+@pytest.mark.prerequisite(SHARED_POOL3.is_file(), reason=f"no shared copy at {SHARED_POOL3}")
 def test_derived_pool3_equals_the_shared_file_bit_for_bit():
     derived = DERIVED / "vgg16_pool3.pth"
     assert derived.read_bytes() == SHARED_POOL3.read_bytes()

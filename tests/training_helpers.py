@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -64,3 +66,39 @@ class StartState(Callback):
         self.optimizer_state = len(optimizer.state)
         self.lr = optimizer.param_groups[0]["lr"]
         self.frozen_bn = pl_module.net.freeze_encoder_bn
+
+
+def record_restored_state(monkeypatch) -> dict[str, Any]:
+    """Copies, when training starts (after Lightning restored any checkpoint), the module's
+    state dict and the state dicts of its optimizer and learning-rate scheduler."""
+    from pconv_lightning.module import InpaintingModule
+
+    seen: dict[str, Any] = {}
+
+    def on_train_start(self) -> None:
+        seen["state_dict"] = copy.deepcopy(self.state_dict())
+        seen["optimizer"] = copy.deepcopy(self.trainer.optimizers[0].state_dict())
+        seen["lr_schedulers"] = [
+            copy.deepcopy(c.scheduler.state_dict()) for c in self.trainer.lr_scheduler_configs
+        ]
+
+    monkeypatch.setattr(InpaintingModule, "on_train_start", on_train_start)
+    return seen
+
+
+def assert_restored(seen: dict[str, Any], checkpoint: dict[str, Any]) -> None:
+    """The network, optimizer and scheduler state ``seen`` at the start of a resumed run are
+    the checkpoint's, tensor for tensor."""
+    assert seen, "training never started"
+    assert seen["state_dict"].keys() == checkpoint["state_dict"].keys()
+    for key, value in checkpoint["state_dict"].items():
+        assert torch.equal(seen["state_dict"][key], value), key
+    (saved,) = checkpoint["optimizer_states"]
+    assert saved["state"], "the checkpoint holds no optimizer moments"
+    assert seen["optimizer"]["state"].keys() == saved["state"].keys()
+    for index, moments in saved["state"].items():
+        assert seen["optimizer"]["state"][index].keys() == moments.keys()
+        for name, value in moments.items():
+            assert torch.equal(seen["optimizer"]["state"][index][name], value), (index, name)
+    assert seen["optimizer"]["param_groups"] == saved["param_groups"]
+    assert seen["lr_schedulers"] == checkpoint.get("lr_schedulers", [])
