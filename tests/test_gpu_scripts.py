@@ -362,15 +362,20 @@ def test_mixed_precision_counts_the_steps_the_scaler_skipped():
         def get_scale(self) -> float:
             return next(scales)
 
-    trainer = SimpleNamespace(precision_plugin=SimpleNamespace(scaler=Scaler()), global_step=0)
+    trainer = SimpleNamespace(
+        precision_plugin=SimpleNamespace(scaler=Scaler()), global_step=0, callback_metrics={}
+    )
     recorder = mp.LossRecorder()
     for step in range(1, 8):
         trainer.global_step = step
+        trainer.callback_metrics = {"train/loss_hole": torch.tensor(1.0 / step)}  # as logged
         recorder.on_train_batch_end(trainer, None, {"loss": torch.tensor(2.0 / step)}, None, 0)
+    assert [r["hole"] for r in recorder.rows] == pytest.approx([1 / s for s in range(1, 8)])
     assert [r["skipped"] for r in recorder.rows] == [False, True, True, False, False, True, False]
     result = mp.summary(recorder.rows, None, settle=3, reference=recorder.rows[:4])
     assert result["skipped_steps"] == [2, 3, 6] and result["skipped_after_settle"] == 1
     assert result["all_finite"] and result["mean_abs_rel_diff_vs_32"] == 0.0
     assert result["compare_steps"] == 4 and result["final_scale"] == 16384.0
+    assert result["final_hole_rel_diff_vs_32"] == 0.0 and "final_tv_rel_diff_vs_32" not in result
     assert not result["passed"]  # a step skipped after settling
     assert mp.summary(recorder.rows, None, settle=6, reference=[])["passed"]
