@@ -1,9 +1,10 @@
 """The CPU training step, side by side in one run, and `pconv fit` end to end against it.
 
 1. Raw step (UNet forward, the paper's full loss with the ImageNet VGG16, backward, Adam) of
-   PConvUNet and its plain nn.Conv2d twin, alternated, for fp32 / bf16-mixed x channels_last
-   off/on x torch.compile off/on (the network compiled, as ``--model.compile`` does), at
-   128x128 batch 8 and 256x256 batch 2: images/s, speed-up over fp32 eager, PConv / plain.
+   PConvUNet and its plain nn.Conv2d twin for fp32 / bf16-mixed x channels_last off/on x
+   torch.compile off/on (the network compiled, as ``--model.compile`` does), at 128x128
+   batch 8 and 256x256 batch 2: images/s, speed-up over fp32 eager, PConv / plain. The 16
+   steps of one shape are alternated (one of each in turn, median of the repetitions).
 2. No-grad inference at batch 1, PConvUNet against the plain twin.
 3. ``pconv fit`` end to end (the folder loader with one worker, and the in-memory photo pack)
    in bf16-mixed + channels_last: steady-state images/s after a warm-up, against the raw step
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import torch
 from lightning.pytorch import Callback
-from timing import alternate, print_table
+from timing import Stolen, alternate, print_table
 
 from pconv_lightning import InpaintingLoss, LossWeights, PConvUNet, VGG16Features
 
@@ -81,40 +82,52 @@ def twins(layers: int) -> dict[str, PConvUNet]:
 
 
 def raw_table(loss: InpaintingLoss, layers: int, reps: int, compile_: bool) -> dict:
-    """Section 1; returns images/s by (size, precision, channels_last, compile, net)."""
+    """Section 1; returns images/s by (size, precision, channels_last, compile, net).
+
+    All configurations of one input shape (and both twins of each) are timed in one
+    alternation, a step of each in turn, so a machine whose speed drifts (other work, a
+    host that steals cycles) slows every row alike and the ratios between rows hold."""
+    torch._dynamo.config.recompile_limit = 64  # one code object, 16 guard sets per shape
     rate: dict = {}
-    rows = []
-    for (size, batch), precision, cl, comp in product(
-        SHAPES, ("32", "bf16-mixed"), (False, True), (False, True) if compile_ else (False,)
-    ):
+    rows, stolen_by_size = [], {}
+    for size, batch in SHAPES:
         image, mask = make_batch(batch, size, torch.device("cpu"))
-        steps = {}
-        for name, net in twins(layers).items():
-            if comp:
-                net.compile()
-            steps[name] = RawStep(net, loss, precision, cl).feed(image, mask)
-        start = time.perf_counter()
-        for step in steps.values():  # the first (compiling) call of each, timed apart
-            step()
-        first = time.perf_counter() - start
-        t = alternate(steps, torch.device("cpu"), reps)
-        for name in steps:
-            rate[size, precision, cl, comp, name] = batch / t[name]
-        base = rate[size, "32", False, False, "pconv"]
-        rows.append(
-            [
-                f"{size}x{size} b{batch}",
-                precision,
-                "on" if cl else "off",
-                "on" if comp else "off",
-                f"{rate[size, precision, cl, comp, 'pconv']:.2f}",
-                f"{rate[size, precision, cl, comp, 'plain']:.2f}",
-                f"{rate[size, precision, cl, comp, 'pconv'] / base:.2f}x",
-                f"{t['pconv'] / t['plain']:.3f}",
-                f"{first:.0f}",
-            ]
+        configs = list(
+            product(("32", "bf16-mixed"), (False, True), (False, True) if compile_ else (False,))
         )
-        print(f"  measured {rows[-1][:4]}", flush=True)
+        steps, first = {}, {}
+        for precision, cl, comp in configs:
+            for name, net in twins(layers).items():
+                if comp:
+                    net.compile()
+                step = RawStep(net, loss, precision, cl).feed(image, mask)
+                start = time.perf_counter()
+                step()  # the first (compiling) call, timed apart
+                first[precision, cl, comp, name] = time.perf_counter() - start
+                steps[precision, cl, comp, name] = step
+        with Stolen() as stolen:
+            t = alternate(steps, torch.device("cpu"), reps)
+        stolen_by_size[size] = stolen.percent
+        for key, seconds in t.items():
+            rate[(size, *key)] = batch / seconds
+        base = rate[size, "32", False, False, "pconv"]
+        for precision, cl, comp in configs:
+            pconv, plain = (rate[size, precision, cl, comp, n] for n in ("pconv", "plain"))
+            rows.append(
+                [
+                    f"{size}x{size} b{batch}",
+                    precision,
+                    "on" if cl else "off",
+                    "on" if comp else "off",
+                    f"{pconv:.2f}",
+                    f"{plain:.2f}",
+                    f"{pconv / base:.2f}x",
+                    f"{plain / pconv:.3f}",
+                    f"{first[precision, cl, comp, 'pconv']:.0f}",
+                ]
+            )
+        del steps
+        print(f"  measured {size}x{size}", flush=True)
     print_table(
         [
             "input",
@@ -125,9 +138,13 @@ def raw_table(loss: InpaintingLoss, layers: int, reps: int, compile_: bool) -> d
             "plain img/s",
             "vs fp32 eager",
             "PConv / plain",
-            "first steps s",
+            "first step s",
         ],
         rows,
+    )
+    print(
+        "\nCPU time stolen by the host while timing: "
+        + ", ".join(f"{s}x{s} {p:.0f}%" for s, p in stolen_by_size.items())
     )
     return rate
 
@@ -245,15 +262,26 @@ def fit_table(loss: InpaintingLoss, layers: int, reps: int, steps: int) -> None:
             ],
         }
         for (size, batch), (name, data) in product(SHAPES, sources.items()):
-            before = raw_rate(loss, layers, size, batch, reps)
-            root = Path(tmp) / f"run{size}{name[0]}"
-            fit = fit_rate(data, size, batch, layers, steps, 5, root)
-            base = statistics.mean([before, raw_rate(loss, layers, size, batch, reps)])
+            with Stolen() as stolen:
+                before = raw_rate(loss, layers, size, batch, reps)
+                root = Path(tmp) / f"run{size}{name[0]}"
+                fit = fit_rate(data, size, batch, layers, steps, 5, root)
+                base = statistics.mean([before, raw_rate(loss, layers, size, batch, reps)])
             rows.append(
-                [f"{size}x{size} b{batch}", name, f"{base:.2f}", f"{fit:.2f}", f"{fit / base:.2f}"]
+                [
+                    f"{size}x{size} b{batch}",
+                    name,
+                    f"{base:.2f}",
+                    f"{fit:.2f}",
+                    f"{fit / base:.2f}",
+                    f"{stolen.percent:.0f}",
+                ]
             )
             print(f"  measured {rows[-1]}", flush=True)
-    print_table(["input", "pconv fit data", "raw step img/s", "pconv fit img/s", "fit / raw"], rows)
+    print_table(
+        ["input", "pconv fit data", "raw step img/s", "pconv fit img/s", "fit / raw", "stolen %"],
+        rows,
+    )
 
 
 def main() -> None:

