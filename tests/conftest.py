@@ -15,7 +15,11 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 os.environ.setdefault("WANDB_MODE", "offline")
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# pytest-xdist runs one worker per core (setup.cfg): each worker, and each process a test
+# starts, gets its share of the cores, so the workers do not oversubscribe them.
+THREADS = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+torch.set_num_threads(THREADS)
 
 
 def in_ci() -> bool:
@@ -37,6 +41,17 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "prerequisite(available, reason): skip the test when `available` is false, or fail it "
         "under CI=true (../shared data, /dev/shm, Chromium)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first, so that the xdist workers end together: the notebooks (marked slow
+    here), then the other `slow` tests, then the rest, each in collection order."""
+    for item in items:
+        if item.nodeid.endswith(".ipynb"):
+            item.add_marker(pytest.mark.slow)
+    items.sort(
+        key=lambda item: (not item.nodeid.endswith(".ipynb"), not item.get_closest_marker("slow"))
     )
 
 

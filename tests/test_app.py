@@ -29,6 +29,9 @@ from pconv_lightning.app.command import main as app_main
 from pconv_lightning.checkpoints.network import save_network
 from pconv_lightning.models import PConvUNet
 
+# The module-scoped fixture is built once, on one xdist worker, for all the tests here.
+pytestmark = pytest.mark.xdist_group("app")
+
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

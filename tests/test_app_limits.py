@@ -140,6 +140,7 @@ def _files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()]
 
 
+@pytest.mark.slow
 def test_a_small_request_does_not_wait_behind_a_large_one_and_files_go(bounded_server, tmp_path):
     from gradio_client import Client, handle_file
 

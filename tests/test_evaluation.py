@@ -26,6 +26,9 @@ from pconv_lightning.masks.manifest import EvalMask
 from pconv_lightning.metrics import InpaintingMetrics
 from pconv_lightning.models import PConvUNet
 
+# The module-scoped fixture is built once, on one xdist worker, for all the tests here.
+pytestmark = pytest.mark.xdist_group("evaluation")
+
 CELL_LABELS = ["1-10", "10-20", "20-30", "30-40", "40-50", "50-60"]
 METHODS = ["net", "telea", "ns", "mean"]
 

@@ -14,6 +14,9 @@ from pconv_lightning.cli import cli_main
 from pconv_lightning.inference import OnnxEngine
 from pconv_lightning.models import PConvUNet
 
+# The module-scoped fixture is built once, on one xdist worker, for all the tests here.
+pytestmark = pytest.mark.xdist_group("export")
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> tuple[Path, Path]:

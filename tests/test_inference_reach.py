@@ -124,6 +124,7 @@ def test_whole_image_run_is_completed_by_the_coarse_pass(slim_engine):
     assert_every_hole_predicted(inpainter, photo(512, 512), mask)
 
 
+@pytest.mark.slow
 def test_large_photos_with_strokes_and_wide_holes(slim_engine, height=6000, width=8000):
     """Strokes over the whole photo plus two blocks a quarter of it wide, tiles of 1024, on
     the largest photo this file promises (8000x6000: 48 tiles of 1024 and the coarse passes)."""

@@ -15,6 +15,9 @@ from pconv_lightning.data.pack import build_pack, load_images, load_pack
 from pconv_lightning.data.packed import PackedInpaintingDataModule, PackMaskDataset
 from pconv_lightning.masks import StrokeMaskGenerator
 
+# The module-scoped fixture is built once, on one xdist worker, for all the tests here.
+pytestmark = pytest.mark.xdist_group("pack")
+
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples" / "train"
 
 

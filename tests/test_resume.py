@@ -16,6 +16,9 @@ from training_helpers import CONFIGS, REPO, assert_restored, record_restored_sta
 from pconv_lightning.cli import cli_main
 from pconv_lightning.errors import ConfigError, one_line
 
+# The module-scoped fixture is built once, on one xdist worker, for all the tests here.
+pytestmark = pytest.mark.xdist_group("resume")
+
 QUICKSTART = f"--config={CONFIGS / 'quickstart.yaml'}"
 
 

@@ -16,6 +16,9 @@ from training_helpers import CONFIGS, SAMPLES, tiny_args
 from pconv_lightning.cli import cli_main
 from pconv_lightning.models import PConvUNet
 
+# The module-scoped fixture is built once, on one xdist worker, for all the tests here.
+pytestmark = pytest.mark.xdist_group("test_predict")
+
 QUICKSTART = f"--config={CONFIGS / 'quickstart.yaml'}"
 
 
