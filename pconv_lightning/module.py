@@ -80,8 +80,9 @@ class InpaintingModule(LightningModule):
         self.lr_scheduler_factory = lr_scheduler
         self.channels_last = channels_last
         self.init_weights = init_weights
-        if channels_last:
+        if channels_last:  # the network and the loss's VGG16 alike
             self.net = self.net.to(memory_format=torch.channels_last)
+            self.loss = self.loss.to(memory_format=torch.channels_last)
         if compile:
             self.net.compile()  # in place: parameter names and checkpoints stay the same
         lpips = None if val_lpips is None else LPIPSVGG(val_lpips)
@@ -98,6 +99,19 @@ class InpaintingModule(LightningModule):
             image = image.contiguous(memory_format=torch.channels_last)
             mask = mask.contiguous(memory_format=torch.channels_last)
         return self.net(image, mask)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """With ``channels_last``, every image-shaped tensor of the batch in that format once,
+        here: the loss then gets the target and the mask in the network's format too (bf16
+        convolutions in the other format cost a quarter more per training step on the CPU)."""
+        if self.channels_last and isinstance(batch, dict):
+            return {
+                key: value.contiguous(memory_format=torch.channels_last)
+                if isinstance(value, Tensor) and value.dim() == 4
+                else value
+                for key, value in batch.items()
+            }
+        return batch
 
     def setup(self, stage: str) -> None:
         """Load ``init_weights`` into the network at the start of a fit that resumes nothing."""
