@@ -19,6 +19,7 @@ and at 256, with either data path; train step PConv / plain <= 1.10; inference <
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import tempfile
 import time
@@ -55,7 +56,9 @@ class RawStep:
         self, net: PConvUNet, loss: InpaintingLoss, precision: str, channels_last: bool
     ) -> None:
         fmt = torch.channels_last if channels_last else torch.contiguous_format
-        self.net, self.loss, self.format = net.to(memory_format=fmt), loss, fmt
+        # as the module: with channels_last the loss's VGG16 too (a copy: rows share `loss`)
+        self.loss = copy.deepcopy(loss).to(memory_format=fmt) if channels_last else loss
+        self.net, self.format = net.to(memory_format=fmt), fmt
         self.dtype = DTYPES[precision]
         self.opt = torch.optim.Adam(net.parameters(), lr=2e-4)
         self.image = self.mask = None

@@ -16,6 +16,8 @@ from torch._dynamo.utils import counters
 from training_helpers import SAMPLES
 
 from pconv_lightning.data import InpaintingDataModule
+from pconv_lightning.data.pack import build_pack
+from pconv_lightning.data.packed import PackedInpaintingDataModule
 from pconv_lightning.metrics import InpaintingMetrics
 from pconv_lightning.models import PConvUNet
 from pconv_lightning.module import InpaintingModule, NonFiniteLossError
@@ -201,9 +203,18 @@ def test_channels_last_gives_the_same_output():
     assert not inputs[0].is_contiguous()
 
 
-def test_channels_last_batches_reach_the_loss_in_that_format(tmp_path):
+@pytest.mark.parametrize("source", ["folder", "pack"])
+def test_channels_last_batches_reach_the_loss_in_that_format(source, tmp_path):
     """The loss's VGG16 sees the target and the mask in the network's format, not only the
-    network's output (the mixed formats cost a quarter of the CPU training step)."""
+    network's output (the mixed formats cost a quarter of the CPU training step), from the
+    folder loader and from the photo pack (whose own transfer hook builds the images)."""
+    if source == "pack":
+        build_pack(SAMPLES / "train", tmp_path / "p.pack", size=64, fmt="png")
+        data = PackedInpaintingDataModule(
+            train=str(tmp_path / "p.pack"), image_size=64, batch_size=2, num_workers=0
+        )
+    else:
+        data = tiny_data()
     module = tiny_module(channels_last=True)
     vgg_kernels = [p for p in module.loss.parameters() if p.dim() == 4]
     assert vgg_kernels and all(
@@ -211,7 +222,7 @@ def test_channels_last_batches_reach_the_loss_in_that_format(tmp_path):
     )
     seen = []
     module.loss.register_forward_pre_hook(lambda _m, args: seen.append(args))
-    tiny_trainer(tmp_path, steps=2, limit_val_batches=0).fit(module, tiny_data())
+    tiny_trainer(tmp_path, steps=2, limit_val_batches=0).fit(module, data)
     assert len(seen) == 2
     for output, image, mask in seen:
         for tensor in (output, image, mask):
