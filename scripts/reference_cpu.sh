@@ -3,7 +3,8 @@
 # Everything it writes stays outside the work tree, so a fresh clone loses nothing:
 #   $RUN/checkpoints/last.ckpt  every 5 minutes of training and on SIGTERM (resumed from here)
 #   $RUN/weights/step-*/        fp16 exports every 10 minutes (restart point if a .ckpt is lost)
-#   $RUN/csv/run/metrics.csv    the training log; $RUN/wandb/: the offline W&B run (`wandb sync`)
+#   $RUN/csv/*/metrics.csv      the training log, a folder per start (reference_log.py joins them)
+#   $RUN/wandb/                 the offline W&B run (`wandb sync`)
 #   $RUN/train.log              what the runs printed
 # Start it in the background at the start of a session:
 #   setsid bash scripts/reference_cpu.sh > /dev/null 2>&1 < /dev/null &

@@ -1,7 +1,7 @@
 """One line of the reference model's training log (weights/README.md), from a run's last.ckpt.
 
 Reads the checkpoint's step and training budget (images seen at each size, wall time), the mean
-training loss of its last logged steps (``csv/run/metrics.csv``), and scores the checkpoint with
+training loss of its last logged steps (:func:`training_log`), and scores the checkpoint with
 ``pconv evaluate`` on Kodak24 at 256x256 with the held-back odd-numbered NVIDIA masks (a quick
 run: ``--per-cell`` pairs per bucket x border cell, no baselines). Prints the Markdown row and,
 with ``--card``, appends it to the card's training log table (the line after its last row).
@@ -29,18 +29,33 @@ HEADER = (
 )
 
 
+def training_log(run: Path) -> pd.DataFrame:
+    """The run's CSV training log, one row per logged step, over all its starts.
+
+    CSVLogger writes ``csv/version_N/metrics.csv`` per start; the folders are joined in the
+    order they were last written, and a step logged twice (a resume replays the steps after
+    its checkpoint) keeps its newest row.
+    """
+    files = sorted((run / "csv").glob("*/metrics.csv"), key=lambda f: f.stat().st_mtime)
+    if not files:
+        raise SystemExit(f"no training log in {run / 'csv'} (expected */metrics.csv)")
+    log = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    log = log.dropna(subset=["train/loss"]).drop_duplicates("step", keep="last")
+    return log.sort_values("step", kind="stable").reset_index(drop=True)
+
+
 def training_state(run: Path) -> dict:
     """Step, images per size, wall hours and mean loss of the last 200 logged steps."""
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     budget = ckpt["callbacks"]["TrainingBudget"]
     step = int(ckpt["global_step"])
-    log = pd.read_csv(run / "csv" / "run" / "metrics.csv")
-    losses = log.loc[log["step"] < step, ["step", "train/loss"]].dropna().tail(200 // 50)
+    log = training_log(run)
+    losses = log.loc[log["step"] < step, "train/loss"].tail(200 // 50)
     return {
         "step": step,
         "images": {int(k): int(v) for k, v in budget["counts"].items()},
         "wall_hours": budget["wall_seconds"] / 3600,
-        "loss": float(losses["train/loss"].mean()) if len(losses) else float("nan"),
+        "loss": float(losses.mean()) if len(losses) else float("nan"),
     }
 
 

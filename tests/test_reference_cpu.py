@@ -71,9 +71,10 @@ def test_reference_cpu_config_trains_its_phases_and_resumes(tmp_path, monkeypatc
     export = root / "weights" / (root / "weights" / "LATEST").read_text()
     manifest = json.loads((export / "pieces.json").read_text())
     assert manifest["images_seen"] == 10 and manifest["images_seen_by_size"] == {"64": 4, "128": 6}
-    log = (root / "csv/run/metrics.csv").read_text()  # the CSV log follows default_root_dir
+    log = (root / "csv/version_0/metrics.csv").read_text()  # the CSV log follows default_root_dir
     assert "train/images_seen_128" in log
 
+    first_log = log
     cli = cli_main([*args, *TINY, "--trainer.max_steps=6", "--ckpt_path=last"])
     assert cli.trainer.global_step == 6
     ckpt = torch.load(root / "checkpoints/last.ckpt", weights_only=True, map_location="cpu")
@@ -82,6 +83,10 @@ def test_reference_cpu_config_trains_its_phases_and_resumes(tmp_path, monkeypatc
 
     # the model card's training log line, from this run
     log = runpy.run_path(str(REPO / "scripts" / "reference_log.py"))
+    # the resume logged into a folder of its own: the first start's log is still there
+    assert (root / "csv/version_0/metrics.csv").read_text().startswith(first_log)
+    steps = log["training_log"](root)["step"].tolist()
+    assert steps == sorted(set(steps)) and set(steps) == set(range(6))
     state = log["training_state"](root)
     assert state["step"] == 6 and state["images"] == {64: 4, 128: 12}
     scores = log["quick_scores"](root, SAMPLES / "val", SAMPLES / "eval_masks", 1)

@@ -1,0 +1,144 @@
+"""The reference model's card sections, from its evaluation runs and its training log.
+
+Reads the ``metrics.csv`` of each ``pconv evaluate`` run (the model against Telea, NS and the
+mean fill) and writes into the card, between ``<!-- evaluation:begin -->`` and
+``<!-- evaluation:end -->``: the issue's three targets per run (met, or the buckets that miss
+them) and each run's table per bucket and border group. With ``--plot``, draws the training
+log: the training loss against images seen and the card's quick Kodak24 scores.
+
+    .venv/bin/python scripts/reference_report.py --card weights/README.md \\
+        --eval "Kodak24, 256x256=RUN/eval/kodak24_256" ... --plot weights/training_log.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+from reference_log import training_log  # scripts/: the training log over all starts
+
+from pconv_lightning.evaluation.compare import bucket_table, wins
+
+CACHE = Path.home() / ".cache" / "pconv_lightning"
+BEGIN, END = "<!-- evaluation:begin -->", "<!-- evaluation:end -->"
+FROM_10 = ["10-20", "20-30", "30-40", "40-50", "50-60"]
+# (text, metric, methods to beat, buckets): the issue's targets, in its order
+TARGETS = [
+    ("better than mean fill, every bucket, PSNR", "psnr", ["mean"], None),
+    ("better than mean fill, every bucket, SSIM", "ssim", ["mean"], None),
+    ("better than mean fill, every bucket, LPIPS", "lpips", ["mean"], None),
+    ("LPIPS better than Telea and NS from 10 % up", "lpips", ["telea", "ns"], FROM_10),
+    ("PSNR better than Telea and NS at 40-60 %", "psnr", ["telea", "ns"], ["40-50", "50-60"]),
+]
+
+
+def target_cell(summary: pd.DataFrame, model: str, metric: str, others, buckets) -> str:
+    """``met`` or ``missed: <buckets>`` for one target on one run (``buckets``: None for all;
+    buckets the run has no pairs in are left out, ``no pairs`` when that is all of them)."""
+    missed: list[str] = []
+    for other in others:
+        won = wins(summary, model, other, metric).drop("all")
+        checked = [b for b in (buckets or won.index) if b in won.index]
+        if not checked:
+            return "no pairs"
+        missed += [b for b in checked if not won[b] and b not in missed]
+    return "met" if not missed else "missed: " + ", ".join(f"{b} %" for b in missed)
+
+
+def evaluation_section(runs: dict[str, Path], model: str) -> str:
+    """The card's evaluation section: the targets table, then a table per run."""
+    summaries = {name: pd.read_csv(folder / "metrics.csv") for name, folder in runs.items()}
+    lines = ["| target | " + " | ".join(summaries) + " |", "|" + "---|" * (len(runs) + 1)]
+    for text, metric, others, buckets in TARGETS:
+        cells = [target_cell(s, model, metric, others, buckets) for s in summaries.values()]
+        lines.append(f"| {text} | " + " | ".join(cells) + " |")
+    for name, summary in summaries.items():
+        pairs = summary.loc[(summary["method"] == model) & (summary["bucket"] == "all"), "n"]
+        lines += ["", f"**{name}** ({int(pairs.iloc[0])} image-mask pairs):", ""]
+        lines.append(bucket_table(summary))
+    return "\n".join(lines)
+
+
+def replace_section(card: Path, body: str) -> None:
+    """Put ``body`` between the card's evaluation markers."""
+    text = card.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{card} has no {BEGIN} ... {END} markers")
+    head, rest = text.split(BEGIN, 1)
+    card.write_text(f"{head}{BEGIN}\n{body}\n{END}{rest.split(END, 1)[1]}")
+
+
+def card_log(card: Path) -> pd.DataFrame:
+    """The card's training log rows: images seen and the quick Kodak24 scores (all buckets)."""
+    rows = []
+    for line in card.read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 8 and re.fullmatch(r"\d{4}-\d\d-\d\d", cells[0]):
+            images = int(cells[2].replace(",", "")) + int(cells[3].replace(",", ""))
+            psnr, lpips = (float(c.split("/")[-1]) for c in cells[6:8])
+            rows.append({"images": images, "psnr": psnr, "lpips": lpips})
+    return pd.DataFrame(rows)
+
+
+def plot_training_log(run: Path, card: Path, path: Path) -> None:
+    """Training loss (mean of 10 logged steps) and the card's quick scores against images."""
+    log = training_log(run)
+    scores = card_log(card)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    axes[0].plot(log["train/images_seen"], log["train/loss"], lw=0.5, alpha=0.4)
+    axes[0].plot(log["train/images_seen"], log["train/loss"].rolling(10, min_periods=1).mean())
+    axes[0].set(ylabel="training loss (Eq. 7)", yscale="log")
+    for axis, metric, label in ((axes[1], "psnr", "PSNR (dB)"), (axes[2], "lpips", "LPIPS")):
+        axis.plot(scores["images"], scores[metric], marker="o")
+        axis.set(ylabel=f"Kodak24 at 256, all buckets: {label}")
+    phases = {"256x256 crops": "train/images_seen_256", "stage 2": "train/stage"}
+    starts = {  # the images seen when each phase began, for the phases the log has reached
+        text: log.loc[log[column] > (1 if column == "train/stage" else 0), "train/images_seen"]
+        for text, column in phases.items()
+        if column in log
+    }
+    for axis in axes:
+        axis.set_xlabel("training images seen")
+        axis.grid(alpha=0.3)
+        for text, seen in starts.items():
+            if len(seen):
+                axis.axvline(seen.iloc[0], color="grey", ls="--", lw=0.8)
+                axis.text(seen.iloc[0], 1.01, text, transform=axis.get_xaxis_transform())
+    fig.suptitle("reference model: training log")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def named_folder(text: str) -> tuple[str, Path]:
+    name, sep, folder = text.rpartition("=")
+    if not sep or not (Path(folder).expanduser() / "metrics.csv").is_file():
+        raise argparse.ArgumentTypeError(
+            f"--eval expects NAME=FOLDER with a metrics.csv, got {text!r}"
+        )
+    return name, Path(folder).expanduser()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--card", type=Path, default=Path("weights/README.md"))
+    parser.add_argument(
+        "--eval", type=named_folder, action="append", default=[], metavar="NAME=DIR"
+    )
+    parser.add_argument("--model", default="reference", help="the model's method name")
+    parser.add_argument("--run", type=Path, default=CACHE / "runs" / "reference_cpu")
+    parser.add_argument("--plot", type=Path, help="write the training log plot here")
+    args = parser.parse_args(argv)
+    if args.eval:
+        replace_section(args.card, evaluation_section(dict(args.eval), args.model))
+    if args.plot:
+        plot_training_log(args.run, args.card, args.plot)
+
+
+if __name__ == "__main__":
+    main()
