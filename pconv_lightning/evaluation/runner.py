@@ -73,11 +73,12 @@ def evaluate(
         for row, pair in enumerate(batch):
             if shown[pair.bucket] == pair.index:
                 examples[pair.bucket] = Example(pair, image[row].cpu(), mask[row].cpu())
+        target = None if lpips is None else lpips.features(image)  # shared by the methods
         for method in methods:
             comp = method(image, mask)
             scores = image_scores(comp, image, mask)
-            if lpips is not None:
-                scores["lpips"] = lpips(comp, image).double().cpu()
+            if target is not None:
+                scores["lpips"] = lpips.distance(comp, target).double().cpu()
             if method.name in fids:
                 fids[method.name].update(comp, image)
             for row, pair in enumerate(batch):

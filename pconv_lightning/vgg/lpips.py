@@ -56,7 +56,10 @@ class LPIPSVGG(nn.Module):
             for kind in ("weight", "bias"):
                 if f"{index}.{kind}" not in state:
                     raise ValueError(f"{source} has no key {index}.{kind} (VGG16 features)")
-                self.register_buffer(f"{kind}_{index}", state[f"{index}.{kind}"], persistent=False)
+                value = state[f"{index}.{kind}"]
+                if value.dim() == 4:  # the convolutions run channels-last (see features)
+                    value = value.contiguous(memory_format=torch.channels_last)
+                self.register_buffer(f"{kind}_{index}", value, persistent=False)
         for k in range(len(BLOCKS)):
             if f"lin{k}.model.1.weight" not in lins:
                 raise ValueError(f"{head_path} has no key lin{k}.model.1.weight (LPIPS heads)")
@@ -65,24 +68,38 @@ class LPIPSVGG(nn.Module):
         self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1), persistent=False)
 
     def features(self, x: Tensor) -> list[Tensor]:
-        """The five ReLU maps, each divided by its per-pixel channel norm."""
-        h = (2 * x - 1 - self.shift) / self.scale
-        feats = []
-        for b, block in enumerate(BLOCKS):
-            if b:
-                h = F.max_pool2d(h, kernel_size=2, stride=2)
-            for index in block:
-                weight, bias = getattr(self, f"weight_{index}"), getattr(self, f"bias_{index}")
-                h = F.relu(F.conv2d(h, weight, bias, padding=1))
-            feats.append(h / (h.square().sum(1, keepdim=True).sqrt() + EPS))
+        """The five ReLU maps of ``x`` (N, 3, H, W) in [0, 1], each divided by its per-pixel
+        channel norm; fp32 whatever autocast says, channels-last (faster on CPUs, same values
+        to 1e-7)."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            h = ((2 * x.float() - 1 - self.shift) / self.scale).contiguous(
+                memory_format=torch.channels_last
+            )
+            feats = []
+            for b, block in enumerate(BLOCKS):
+                if b:
+                    h = F.max_pool2d(h, kernel_size=2, stride=2)
+                for index in block:
+                    weight = getattr(self, f"weight_{index}")
+                    h = F.relu(F.conv2d(h, weight, getattr(self, f"bias_{index}"), padding=1))
+                feats.append(h / (h.square().sum(1, keepdim=True).sqrt() + EPS))
         return feats
 
     @torch.no_grad()
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+    def distance(self, x: Tensor, target_features: list[Tensor]) -> Tensor:
+        """LPIPS of ``x`` to images whose :meth:`features` are given: score several images
+        against one target at the cost of one backbone pass each.
+
+        Shape:
+            - x: (N, 3, H, W) in [0, 1]; target_features: :meth:`features` of (N, 3, H, W)
+            - Output: (N,), float32
+        """
         with torch.autocast(device_type=x.device.type, enabled=False):
-            n = x.shape[0]
-            feats = self.features(torch.cat([x, y]).float())
             return sum(
-                F.conv2d((f[:n] - f[n:]).square(), getattr(self, f"lin_{k}")).mean((1, 2, 3))
-                for k, f in enumerate(feats)
+                F.conv2d((f - t).square(), getattr(self, f"lin_{k}")).mean((1, 2, 3))
+                for k, (f, t) in enumerate(zip(self.features(x), target_features, strict=True))
             )
+
+    @torch.no_grad()
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.distance(x, self.features(y))

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The reference model's release, once its run has met its budget (weights/README.md):
+#   1. weights/reference_256.safetensors: the run's final fp16 export (fit's end), one file
+#   2. pconv evaluate: eval_kodak24 and eval_cbsd68 at 256 and 512 with the held-back
+#      odd-numbered NVIDIA masks, the model against Telea, NS and the mean fill
+#   3. the card's evaluation section and docs/reference_training_log.png (reference_report.py)
+#   4. docs/reference_examples_*.jpg (each run's examples grid) and the README's first
+#      picture, docs/reference_repair.jpg (reference_figure.py)
+# Everything else is kept under $RUN/eval; the evaluations take about an hour of 2 CPU cores.
+#   bash scripts/reference_release.sh
+# Rehearsal on an unfinished run, writing nothing into the checkout:
+#   REHEARSAL=/tmp/rehearsal PER_CELL=1 bash scripts/reference_release.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE=${PCONV_CACHE_DIR:-$HOME/.cache/pconv_lightning}
+RUN=${RUN:-$CACHE/runs/reference_cpu}
+SHARED=${SHARED:-../shared/data}
+MASKS=$CACHE/masks/nvidia_eval_odd
+PY=.venv/bin/python
+DEST=${REHEARSAL:-.}
+EVAL=${REHEARSAL:-$RUN}/eval
+export=$RUN/weights/$(cat "$RUN/weights/LATEST")
+steps=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$export/pieces.json")
+budget=$(sed -n 's/^  max_steps: \([0-9]*\).*/\1/p' experiments/configs/reference_cpu.yaml)
+if [ -z "${REHEARSAL:-}" ] && [ "$steps" -lt "$budget" ]; then
+  echo "the newest export ($export) is at step $steps of $budget: the budget is not met" >&2
+  exit 1
+fi
+mkdir -p "$DEST/weights" "$DEST/docs" "$EVAL"
+[ "$DEST" = . ] || cp weights/README.md "$DEST/weights/README.md"
+$PY -m pconv_lightning.checkpoints.pieces "$export" "$DEST/weights/reference_256.safetensors"
+evals=()
+for data in kodak24 cbsd68; do
+  for size in 256 512; do
+    out=$EVAL/${data}_$size
+    $PY -m pconv_lightning evaluate --checkpoint "reference=$DEST/weights/reference_256.safetensors" \
+      --images "$SHARED/eval_$data" --masks "$MASKS" --size "$size" --device cpu --no-progress \
+      ${PER_CELL:+--per-cell "$PER_CELL"} --out "$out"
+    $PY -c "import sys; from PIL import Image; Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2], quality=85)" \
+      "$out/examples.png" "$DEST/docs/reference_examples_${data}_$size.jpg"  # 16 MB as PNG at 512
+    name=$([ $data = kodak24 ] && echo Kodak24 || echo CBSD68)
+    evals+=(--eval "$name, ${size}x$size=$out")
+  done
+done
+$PY scripts/reference_report.py --card "$DEST/weights/README.md" --run "$RUN" "${evals[@]}" \
+  --plot "$DEST/docs/reference_training_log.png"
+$PY scripts/reference_figure.py --checkpoint "$DEST/weights/reference_256.safetensors" \
+  --out "$DEST/docs/reference_repair.jpg"
+echo "released step $steps into $DEST; evaluation reports under $EVAL"
