@@ -6,7 +6,9 @@
 #   3. the card's evaluation section and docs/reference_training_log.png (reference_report.py)
 #   4. docs/reference_examples_*.jpg (each run's examples grid) and the README's first
 #      picture, docs/reference_repair.jpg (reference_figure.py)
-# Everything else is kept under $RUN/eval; the evaluations take about an hour of 2 CPU cores.
+# Everything else is kept under $RUN/eval. A rehearsal with PER_CELL=1 (12 pairs a run) took
+# 10 minutes on 2 CPU cores; the full sets (every image in every cell: 288 pairs a Kodak24 run,
+# 816 a CBSD68 run) take hours, most of it LPIPS at 512.
 #   bash scripts/reference_release.sh
 # Rehearsal on an unfinished run, writing nothing into the checkout:
 #   REHEARSAL=/tmp/rehearsal PER_CELL=1 bash scripts/reference_release.sh
