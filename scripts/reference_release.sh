@@ -3,7 +3,8 @@
 #   1. weights/reference_256.safetensors: the run's final fp16 export (fit's end), one file
 #   2. pconv evaluate: eval_kodak24 and eval_cbsd68 at 256 and 512 with the held-back
 #      odd-numbered NVIDIA masks, the model against Telea, NS and the mean fill
-#   3. the card's evaluation section and docs/reference_training_log.png (reference_report.py)
+#   3. the card's status (step, SHA-256) and evaluation sections, and
+#      docs/reference_training_log.png (reference_report.py)
 #   4. docs/reference_examples_*.jpg (each run's examples grid) and the README's first
 #      picture, docs/reference_repair.jpg (reference_figure.py)
 # Everything else is kept under $RUN/eval. A rehearsal with PER_CELL=1 (12 pairs a run) took
@@ -45,7 +46,7 @@ for data in kodak24 cbsd68; do
   done
 done
 $PY scripts/reference_report.py --card "$DEST/weights/README.md" --run "$RUN" "${evals[@]}" \
-  --plot "$DEST/docs/reference_training_log.png"
+  --weights "$DEST/weights/reference_256.safetensors" --plot "$DEST/docs/reference_training_log.png"
 $PY scripts/reference_figure.py --checkpoint "$DEST/weights/reference_256.safetensors" \
   --out "$DEST/docs/reference_repair.jpg"
 echo "released step $steps into $DEST; evaluation reports under $EVAL"

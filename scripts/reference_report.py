@@ -3,16 +3,20 @@
 Reads the ``metrics.csv`` of each ``pconv evaluate`` run (the model against Telea, NS and the
 mean fill) and writes into the card, between ``<!-- evaluation:begin -->`` and
 ``<!-- evaluation:end -->``: the issue's three targets per run (met, or the buckets that miss
-them) and each run's table per bucket and border group. With ``--plot``, draws the training
-log: the training loss against images seen and the card's quick Kodak24 scores.
+them) and each run's table per bucket and border group. With ``--weights``, writes the card's
+release status (step, size and SHA-256 of the released file) between ``<!-- status:begin -->``
+and ``<!-- status:end -->``. With ``--plot``, draws the training log: the training loss against
+images seen and the card's quick Kodak24 scores.
 
     .venv/bin/python scripts/reference_report.py --card weights/README.md \\
+        --weights weights/reference_256.safetensors \\
         --eval "Kodak24, 256x256=RUN/eval/kodak24_256" ... --plot weights/training_log.png
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 from pathlib import Path
 
@@ -21,12 +25,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-from reference_log import training_log  # scripts/: the training log over all starts
+from reference_log import training_log
+from safetensors import safe_open  # scripts/: the training log over all starts
 
 from pconv_lightning.evaluation.compare import bucket_table, wins
 
 CACHE = Path.home() / ".cache" / "pconv_lightning"
 BEGIN, END = "<!-- evaluation:begin -->", "<!-- evaluation:end -->"
+STATUS_BEGIN, STATUS_END = "<!-- status:begin -->", "<!-- status:end -->"
 FROM_10 = ["10-20", "20-30", "30-40", "40-50", "50-60"]
 # (text, metric, methods to beat, buckets): the issue's targets, in its order
 TARGETS = [
@@ -65,13 +71,27 @@ def evaluation_section(runs: dict[str, Path], model: str) -> str:
     return "\n".join(lines)
 
 
-def replace_section(card: Path, body: str) -> None:
-    """Put ``body`` between the card's evaluation markers."""
+def release_status(weights: Path) -> str:
+    """The card's status line: which step the released file is, its size and SHA-256."""
+    with safe_open(str(weights), "pt") as f:
+        meta = f.metadata() or {}
+    if "step" not in meta:
+        raise SystemExit(f"{weights} has no step in its metadata: not a run's fp16 export")
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    return (
+        f"**Released**: `{weights.name}` is the run's network at step {int(meta['step']):,} "
+        f"(fp16, {weights.stat().st_size:,} bytes, SHA-256 `{digest}`). `pconv inpaint`, "
+        "`pconv app` and `pconv evaluate` use it when no `--checkpoint` is given."
+    )
+
+
+def replace_section(card: Path, body: str, begin: str = BEGIN, end: str = END) -> None:
+    """Put ``body`` between the card's ``begin`` and ``end`` markers."""
     text = card.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{card} has no {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    card.write_text(f"{head}{BEGIN}\n{body}\n{END}{rest.split(END, 1)[1]}")
+    if begin not in text or end not in text:
+        raise SystemExit(f"{card} has no {begin} ... {end} markers")
+    head, rest = text.split(begin, 1)
+    card.write_text(f"{head}{begin}\n{body}\n{end}{rest.split(end, 1)[1]}")
 
 
 def card_log(card: Path) -> pd.DataFrame:
@@ -131,9 +151,12 @@ def main(argv: list[str] | None = None) -> None:
         "--eval", type=named_folder, action="append", default=[], metavar="NAME=DIR"
     )
     parser.add_argument("--model", default="reference", help="the model's method name")
+    parser.add_argument("--weights", type=Path, help="the released file, for the card's status")
     parser.add_argument("--run", type=Path, default=CACHE / "runs" / "reference_cpu")
     parser.add_argument("--plot", type=Path, help="write the training log plot here")
     args = parser.parse_args(argv)
+    if args.weights:
+        replace_section(args.card, release_status(args.weights), STATUS_BEGIN, STATUS_END)
     if args.eval:
         replace_section(args.card, evaluation_section(dict(args.eval), args.model))
     if args.plot:

@@ -3,10 +3,13 @@ pconv_lightning.evaluation.compare) on a hand-made evaluation whose wins and los
 
 from __future__ import annotations
 
+import hashlib
 import runpy
 
 import pandas as pd
 import pytest
+import torch
+from safetensors.torch import save_file
 from training_helpers import REPO
 
 from pconv_lightning.evaluation.compare import bucket_means, bucket_table, wins
@@ -119,3 +122,18 @@ def test_the_card_log_rows_give_the_learning_curve(report, tmp_path):
         "psnr": [20.9, 27.5],
         "lpips": [0.298, 0.18],
     }
+
+
+def test_the_card_status_names_the_released_files_step_and_sha256(report, tmp_path):
+    weights = tmp_path / "reference_256.safetensors"
+    save_file({"w": torch.ones(3, dtype=torch.float16)}, str(weights), metadata={"step": "34894"})
+    card = tmp_path / "README.md"
+    card.write_text(f"# card\n{report['STATUS_BEGIN']}\nin training\n{report['STATUS_END']}\nlog\n")
+    report["main"](["--card", str(card), f"--weights={weights}"])
+    text = card.read_text()
+    assert "in training" not in text and text.endswith(f"{report['STATUS_END']}\nlog\n")
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() in text
+    assert "at step 34,894 (fp16, " in text and f"{weights.stat().st_size:,} bytes" in text
+    save_file({"w": torch.ones(3)}, str(weights))  # a file that is not a run's export
+    with pytest.raises(SystemExit, match="has no step in its metadata"):
+        report["main"](["--card", str(card), f"--weights={weights}"])
