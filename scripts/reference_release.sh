@@ -9,7 +9,9 @@
 #      picture, docs/reference_repair.jpg (reference_figure.py)
 # Everything else is kept under $RUN/eval. A rehearsal with PER_CELL=1 (12 pairs a run) took
 # 10 minutes on 2 CPU cores; the full sets (every image in every cell: 288 pairs a Kodak24 run,
-# 816 a CBSD68 run) take hours, most of it LPIPS at 512.
+# 816 a CBSD68 run) take hours, most of it LPIPS at 512. A rerun keeps each evaluation already
+# done with the same export and PER_CELL (its weights.stamp), so a cut-off release resumes.
+# SIZES (default "256 512") sets the evaluation sizes.
 #   bash scripts/reference_release.sh
 # Rehearsal on an unfinished run, writing nothing into the checkout:
 #   REHEARSAL=/tmp/rehearsal PER_CELL=1 bash scripts/reference_release.sh
@@ -32,13 +34,23 @@ fi
 mkdir -p "$DEST/weights" "$DEST/docs" "$EVAL"
 [ "$DEST" = . ] || cp weights/README.md "$DEST/weights/README.md"
 $PY -m pconv_lightning.checkpoints.pieces "$export" "$DEST/weights/reference_256.safetensors"
+weights=$DEST/weights/reference_256.safetensors
+# the export's manifest (its pieces' SHA-256) names the weights: the merged file's bytes vary,
+# as safetensors writes its metadata in no fixed order
+stamp="$(sha256sum "$export/pieces.json" | cut -d' ' -f1) per-cell ${PER_CELL:-all}"
 evals=()
 for data in kodak24 cbsd68; do
-  for size in 256 512; do
+  for size in ${SIZES:-256 512}; do
     out=$EVAL/${data}_$size
-    $PY -m pconv_lightning evaluate --checkpoint "reference=$DEST/weights/reference_256.safetensors" \
-      --images "$SHARED/eval_$data" --masks "$MASKS" --size "$size" --device cpu --no-progress \
-      ${PER_CELL:+--per-cell "$PER_CELL"} --out "$out"
+    if [ -f "$out/metrics.csv" ] && [ "$(cat "$out/weights.stamp" 2>/dev/null)" = "$stamp" ]; then
+      echo "kept $out: evaluated with these weights already"
+    else
+      rm -f "$out/weights.stamp"
+      $PY -m pconv_lightning evaluate --checkpoint "reference=$weights" \
+        --images "$SHARED/eval_$data" --masks "$MASKS" --size "$size" --device cpu --no-progress \
+        ${PER_CELL:+--per-cell "$PER_CELL"} --out "$out"
+      echo "$stamp" > "$out/weights.stamp"
+    fi
     $PY -c "import sys; from PIL import Image; Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2], quality=85)" \
       "$out/examples.png" "$DEST/docs/reference_examples_${data}_$size.jpg"  # 16 MB as PNG at 512
     name=$([ $data = kodak24 ] && echo Kodak24 || echo CBSD68)
@@ -46,7 +58,7 @@ for data in kodak24 cbsd68; do
   done
 done
 $PY scripts/reference_report.py --card "$DEST/weights/README.md" --run "$RUN" "${evals[@]}" \
-  --weights "$DEST/weights/reference_256.safetensors" --plot "$DEST/docs/reference_training_log.png"
-$PY scripts/reference_figure.py --checkpoint "$DEST/weights/reference_256.safetensors" \
+  --weights "$weights" --plot "$DEST/docs/reference_training_log.png"
+$PY scripts/reference_figure.py --checkpoint "$weights" \
   --out "$DEST/docs/reference_repair.jpg"
 echo "released step $steps into $DEST; evaluation reports under $EVAL"

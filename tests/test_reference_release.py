@@ -1,19 +1,26 @@
 """The release scripts of the reference model: scripts/reference_release.sh refuses a run that
-has not met its budget; scripts/reference_figure.py draws the README's first picture."""
+has not met its budget and releases a rehearsal end to end, resumably; scripts/reference_figure.py draws the README's first picture."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import runpy
+import shutil
 import subprocess
 
 import numpy as np
+import pandas as pd
+import pytest
 import yaml
 from PIL import Image
+from safetensors.torch import load_file
 from training_helpers import CONFIGS, REPO, SAMPLES
 
 from pconv_lightning.checkpoints.network import save_network
+from pconv_lightning.checkpoints.pieces import half_state, save_pieces
+from pconv_lightning.evaluation.report import summarize
 from pconv_lightning.models import PConvUNet
 
 
@@ -54,3 +61,62 @@ def test_figure_rows_show_hole_repair_telea_and_original(tmp_path):
         assert (holed[~valid] == 255).all() and np.array_equal(holed[valid], rgb[valid])
         for filled in (repaired, telea):  # valid pixels kept, holes filled
             assert np.array_equal(filled[valid], rgb[valid]) and (filled[~valid] != 255).any()
+
+
+def _kept_evaluation(folder, stamp: str) -> None:
+    """A finished evaluation as the release leaves it: metrics.csv, examples.png, its stamp."""
+    rows = [
+        {"method": method, "pair": f"{b}/{i}", "bucket": bucket, "border": border,
+         "psnr": 30.0 - 2 * b - k, "ssim": 0.9 - 0.05 * b, "lpips": 0.05 * (b + 1 + k)}
+        for k, method in enumerate(["reference", "telea", "ns", "mean"])
+        for b, bucket in enumerate(["1-10", "10-20", "20-30", "30-40", "40-50", "50-60"])
+        for i, border in enumerate(["inner", "border"])
+    ]  # fmt: skip
+    folder.mkdir(parents=True)
+    summarize(pd.DataFrame(rows)).to_csv(folder / "metrics.csv", index=False)
+    Image.new("RGB", (64, 32), "grey").save(folder / "examples.png")
+    (folder / "weights.stamp").write_text(f"{stamp}\n")
+
+
+@pytest.mark.slow
+def test_a_rehearsal_releases_everything_and_keeps_evaluations_of_the_same_export(tmp_path):
+    """The whole release on a tiny stand-in (a 7-layer export, 2 photos an evaluation set, the
+    shipped evaluation masks, one size) where Kodak24 was evaluated with this export before and
+    CBSD68 with another: the first is kept, the second evaluated again."""
+    run, shared, cache, out = (tmp_path / name for name in ("run", "shared", "cache", "out"))
+    export = run / "weights" / "step-0000002"
+    state = half_state(PConvUNet(layers=7).state_dict())
+    save_pieces(state, export, 2**24, {"step": 2, "epoch": 0})
+    (run / "weights" / "LATEST").write_text(export.name)
+    (run / "csv" / "version_0").mkdir(parents=True)
+    pd.DataFrame(
+        {"step": [0, 1], "train/loss": [9.0, 8.0], "train/images_seen": [8, 16], "train/stage": 1}
+    ).to_csv(run / "csv" / "version_0" / "metrics.csv", index=False)
+    (shared / "eval_cbsd68").mkdir(parents=True)
+    for photo in ("kodim15", "kodim16"):
+        shutil.copy(SAMPLES / "val" / f"{photo}.jpg", shared / "eval_cbsd68")
+    shutil.copytree(SAMPLES / "eval_masks", cache / "masks" / "nvidia_eval_odd")
+    stamp = hashlib.sha256((export / "pieces.json").read_bytes()).hexdigest()
+    _kept_evaluation(out / "eval" / "kodak24_128", f"{stamp} per-cell 1")
+    _kept_evaluation(out / "eval" / "cbsd68_128", f"{'0' * 64} per-cell 1")  # another export
+    env = {**os.environ, "RUN": str(run), "SHARED": str(shared), "PCONV_CACHE_DIR": str(cache)}
+    env |= {"REHEARSAL": str(out), "PER_CELL": "1", "SIZES": "128"}
+    result = subprocess.run(
+        ["bash", "scripts/reference_release.sh"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("evaluated with these weights already") == 1
+    assert f"kept {out / 'eval' / 'kodak24_128'}:" in result.stdout
+    evaluated = pd.read_csv(out / "eval" / "cbsd68_128" / "metrics.csv")
+    assert set(evaluated["method"]) == {"reference", "telea", "ns", "mean"}
+    assert evaluated.loc[evaluated["bucket"] == "all", "n"].tolist() == [12] * 4  # 2 photos
+    assert (out / "eval" / "cbsd68_128" / "weights.stamp").read_text() == f"{stamp} per-cell 1\n"
+    weights = out / "weights" / "reference_256.safetensors"
+    assert load_file(weights).keys() == state.keys()
+    card = (out / "weights" / "README.md").read_text()
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() in card
+    assert "| target | Kodak24, 128x128 | CBSD68, 128x128 |" in card
+    for name in ("examples_kodak24_128.jpg", "examples_cbsd68_128.jpg", "training_log.png"):
+        assert (out / "docs" / f"reference_{name}").is_file()
+    assert Image.open(out / "docs" / "reference_repair.jpg").size == (4 * 388 + 4, 4 * 260 + 4)
+    assert not (REPO / "weights" / "reference_256.safetensors").exists()  # the checkout untouched
