@@ -13,6 +13,7 @@ import torch
 from lightning.pytorch import Callback, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch._dynamo.utils import counters
+from torchmetrics.functional.image import structural_similarity_index_measure
 from training_helpers import SAMPLES
 
 from pconv_lightning.data import InpaintingDataModule
@@ -96,6 +97,26 @@ def test_metrics_against_hand_computed_values():
     values = metrics.compute()
     assert values["ssim"].item() == pytest.approx(1.0)
     assert values["l1"].item() == 0.0
+
+
+def test_metrics_under_bf16_autocast_are_the_float64_values():
+    """Validation runs inside the bf16-mixed autocast region: SSIM's filters must not run in
+    bf16 there. Reference: torchmetrics' functional SSIM and PSNR on float64 tensors."""
+    generator = torch.Generator().manual_seed(0)
+    target = torch.rand(4, 3, 64, 64, generator=generator)
+    target = torch.nn.functional.avg_pool2d(target, 5, 1, 2)  # smooth, like a photo
+    mask = (torch.rand(4, 1, 64, 64, generator=generator) > 0.1).float()
+    comp = mask * target + (1 - mask) * torch.rand(4, 3, 64, 64, generator=generator)
+    metrics = InpaintingMetrics()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        metrics.update(comp, target, mask, torch.zeros(4, dtype=torch.long))
+    values = metrics.compute()
+    ssim = structural_similarity_index_measure(
+        comp.double(), target.double(), data_range=1.0, kernel_size=11, sigma=1.5
+    )
+    mse = ((comp.double() - target.double()) ** 2).mean(dim=(1, 2, 3))
+    assert values["ssim"].item() == pytest.approx(ssim.item(), abs=1e-5)
+    assert values["psnr"].item() == pytest.approx((10 * torch.log10(1 / mse)).mean().item(), 1e-5)
 
 
 class NaNAfter(Callback):
