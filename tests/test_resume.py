@@ -105,6 +105,10 @@ def _bad_folder(root: Path) -> Path:
             "pconv fit: error: image folder {root}/nowhere does not exist",
         ),
         ("--data.train={bad}", "pconv fit: error: no readable image left under {bad}"),
+        (
+            "--model.init_weights={root}/none.safetensors",
+            "pconv fit: error: --model.init_weights {root}/none.safetensors does not exist",
+        ),
     ],
 )
 def test_bad_arguments_end_fit_with_one_line_and_exit_2(tmp_path, override, message):

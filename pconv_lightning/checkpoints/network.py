@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from pconv_lightning.errors import ConfigError, InputError
+from pconv_lightning.errors import ConfigError, InputError, MissingInputError
 from pconv_lightning.models import PConvUNet
 
 _ENCODER_STAGE = re.compile(r"^encoder\.(\d+)\.conv\.weight$")
@@ -79,6 +79,11 @@ def load_init_weights(net: torch.nn.Module, path: str | Path) -> None:
     file's tensors do not match ``net`` exactly (names and shapes).
     """
     path = Path(path).expanduser()
+    if not path.exists():
+        raise MissingInputError(
+            f"--model.init_weights {path} does not exist (expected a .ckpt, .safetensors or "
+            ".pth file, or a folder of fp16 pieces with pieces.json)"
+        )
     if path.is_dir():
         from pconv_lightning.checkpoints.pieces import merge_pieces
 
