@@ -25,8 +25,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-from reference_log import training_log
-from safetensors import safe_open  # scripts/: the training log over all starts
+from reference_log import training_log  # scripts/: the training log over all starts
+from safetensors import safe_open
 
 from pconv_lightning.evaluation.compare import bucket_table, wins
 
