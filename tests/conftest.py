@@ -16,9 +16,14 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 os.environ.setdefault("WANDB_MODE", "offline")
 # pytest-xdist runs one worker per core (setup.cfg): each worker, and each process a test
-# starts, gets its share of the cores, so the workers do not oversubscribe them.
+# starts (notebook kernels, `pconv` subprocesses), gets its share of the cores, so the workers
+# do not oversubscribe them. A worker overrides OMP_NUM_THREADS: it inherits the controller's,
+# which this file set for one process on every core. Outside xdist a value set by the user wins.
 THREADS = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
-os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(THREADS)
+else:
+    os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 torch.set_num_threads(THREADS)
 
 
