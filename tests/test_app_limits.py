@@ -25,10 +25,10 @@ from pconv_lightning.app.limits import (
     RequestTimeout,
     capped_inpaint,
     remove_old_files,
-    work_size,
 )
 from pconv_lightning.checkpoints.network import save_network
 from pconv_lightning.inference import Inpainter, TorchEngine
+from pconv_lightning.inference.downscaled import work_size
 from pconv_lightning.models import PConvUNet
 
 

@@ -1,10 +1,10 @@
 """Bounds on the work of one ``pconv app`` request, and on the files the app keeps.
 
 - **Interactive pixel cap** (:data:`DEFAULT_WORK_PIXELS`, 4 MP, ``--work-pixels``): a photo
-  above it is repaired at the largest size under the cap (area downscaling; a shrunken pixel
-  is a hole where any pixel it covers is one), the prediction is upscaled (bilinear) to the
-  full size, and the composite keeps every valid pixel of the full-resolution upload bit for
-  bit. The page says so. ``pconv inpaint`` has no cap: it repairs at full resolution.
+  above it is repaired at the largest size under the cap and upscaled; every valid pixel of
+  the full-resolution upload is kept bit for bit
+  (:mod:`pconv_lightning.inference.downscaled`). The page says so. ``pconv inpaint`` repairs
+  at full resolution unless given ``--work-pixels``.
 - **Time limit** (``--time-limit``): the network runs tile by tile; a request past its limit
   stops before its next tile and gets a message.
 - **Files**: uploads, results and Gradio's cache live under one temporary folder; files older
@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
+
+from pconv_lightning.inference.downscaled import downscaled_inpaint, work_size
 
 if TYPE_CHECKING:  # torch: not for `pconv app --help`
     from pconv_lightning.inference.predictor import Engine, Inpainter
@@ -54,35 +55,20 @@ class DeadlineEngine:
         return self.engine(image, mask)
 
 
-def work_size(height: int, width: int, max_pixels: int) -> tuple[int, int]:
-    """The largest (height, width) with the photo's aspect and at most ``max_pixels``."""
-    if height * width <= max_pixels:
-        return height, width
-    scale = (max_pixels / (height * width)) ** 0.5
-    return max(1, int(height * scale)), max(1, int(width * scale))
-
-
 def capped_inpaint(
     inpainter: Inpainter, image: np.ndarray, mask: np.ndarray, max_pixels: int
 ) -> tuple[np.ndarray, str | None]:
-    """The composite, computed at most at ``max_pixels`` (see the module docstring), and a
-    notice when the photo was repaired at a smaller size.
+    """The composite, computed at most at ``max_pixels``, and a notice when the photo was
+    repaired at a smaller size.
 
     Shape:
         - image: (H, W, 3) uint8, mask: (H, W), 1 = valid -> Output: (H, W, 3) uint8
     """
     height, width = mask.shape
+    out = downscaled_inpaint(inpainter, image, mask, max_pixels)
     h, w = work_size(height, width, max_pixels)
     if (h, w) == (height, width):
-        return inpainter(image, mask), None
-    small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-    valid = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-    small_mask = (valid >= 1.0 - 1e-6).astype(np.uint8)  # any hole pixel makes a hole
-    if not small_mask.any():  # tiny valid specks vanished: keep them as valid
-        small_mask = (valid > 0).astype(np.uint8)
-    pred = inpainter(small, small_mask)
-    up = cv2.resize(pred, (width, height), interpolation=cv2.INTER_LINEAR)
-    out = np.where(mask[..., None] > 0, image, up)
+        return out, None
     notice = (
         f"The photo has {height * width / 1e6:.1f} MP, more than this app's interactive cap of "
         f"{max_pixels / 1e6:g} MP: the holes were filled at {w}x{h} and upscaled; every other "

@@ -61,6 +61,36 @@ def concat_strip(image: np.ndarray, mask: np.ndarray, result: np.ndarray) -> np.
     return np.concatenate([image, np.repeat(holes[..., None], 3, axis=2), result], axis=1)
 
 
+def repaired(
+    inpainter: Inpainter,
+    rgb: np.ndarray,
+    valid: np.ndarray,
+    work_pixels: int | None,
+    image: Path,
+) -> np.ndarray:
+    """The composite at full resolution, or, for an image above ``work_pixels``, with its
+    holes repaired at the largest size under that cap and upscaled (logged).
+
+    Shape: (H, W, 3) uint8 and (H, W), 1 = valid -> (H, W, 3) uint8.
+    """
+    if work_pixels is None:
+        return inpainter(rgb, valid)
+    from pconv_lightning.inference.downscaled import downscaled_inpaint, work_size
+
+    h, w = work_size(*valid.shape, work_pixels)
+    if (h, w) != valid.shape:
+        log.warning(
+            "%s: %dx%d is above --work-pixels %d: holes repaired at %dx%d and upscaled",
+            image,
+            valid.shape[1],
+            valid.shape[0],
+            work_pixels,
+            w,
+            h,
+        )
+    return downscaled_inpaint(inpainter, rgb, valid, work_pixels)
+
+
 def inpaint_file(
     inpainter: Inpainter,
     image: Path,
@@ -69,9 +99,11 @@ def inpaint_file(
     hole_value: int,
     concat: bool,
     resize_mask: bool = False,
+    work_pixels: int | None = None,
 ) -> Path:
     """Inpaint one image and write ``OUTPUT/<stem>.png`` (and ``<stem>_concat.png``); a mask
-    of another size is an error unless ``resize_mask``."""
+    of another size is an error unless ``resize_mask``; holes of an image above
+    ``work_pixels`` are repaired downscaled (:func:`repaired`)."""
     rgb = np.asarray(load_rgb(image))
     valid = load_mask(mask, hole_value=hole_value)
     if valid.shape != rgb.shape[:2]:
@@ -83,7 +115,7 @@ def inpaint_file(
             )
         valid = resized_mask(valid, (rgb.shape[1], rgb.shape[0]), mask)
     check_mask(valid, f"mask {mask}")
-    result = inpainter(rgb, valid)
+    result = repaired(inpainter, rgb, valid, work_pixels, image)
     target = output / f"{image.stem}.png"
     Image.fromarray(result).save(target)
     if concat:
@@ -151,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--overlap", type=int, default=128, help="pixels shared by neighbouring tiles (128)"
     )
+    parser.add_argument(
+        "--work-pixels",
+        type=int,
+        metavar="N",
+        help="repair the holes of images above N pixels at the largest size under N (area "
+        "downscaling) and upscale the fill; valid pixels stay the input's. For holes wider "
+        "than those the network was trained on (the reference model: 256x256 crops). "
+        "Default: full resolution",
+    )
     return parser
 
 
@@ -165,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(format="pconv inpaint: %(message)s")
+    if args.work_pixels is not None and args.work_pixels <= 0:
+        parser.error(f"--work-pixels must be positive, got {args.work_pixels}")
     if _same_folder(args.image, args.output) and not args.overwrite:
         print(
             f"pconv inpaint: error: --output {args.output} is the input folder; results would "
@@ -197,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                 POLARITY[args.mask_polarity],
                 args.concat,
                 args.resize_mask,
+                args.work_pixels,
             )
         except (UnreadableImageError, InputError, ValueError) as err:
             failed += 1
