@@ -9,7 +9,8 @@ Examples::
     pconv evaluate --images data/samples/val --builtin-masks 2 --size 128 --out outputs/eval
 
 Methods: every ``--checkpoint`` (composited PConvUNet output; none given: the released
-reference model, ``weights/reference_256.safetensors``, when the checkout has it), OpenCV Telea
+reference model, ``weights/reference_256.safetensors``, when the checkout has it), with
+``--work-size S`` each also run at SxS and upscaled (``NAME@S``), OpenCV Telea
 and Navier-Stokes (radius 3) and the mean-colour fill, unless ``--no-baselines``. Images are
 resized (shorter side) to ``--size`` and centre-cropped; masks are resized by nearest neighbour
 and their cell is measured at that size. Pairing is described in
@@ -84,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--size", type=positive, default=256, help="evaluation size S (px)")
     parser.add_argument(
+        "--work-size",
+        type=positive,
+        metavar="S",
+        help="also run each checkpoint on the image downscaled to SxS (area; a hole wherever "
+        "a covered pixel is one) with its output upscaled (bilinear), reported as NAME@S: "
+        "`pconv inpaint --work-pixels S*S` for holes wider than the training crops",
+    )
+    parser.add_argument(
         "--per-cell", type=positive, help="pairs per bucket x border cell (default: #images)"
     )
     parser.add_argument("--limit", type=positive, help="use at most N images, spread evenly")
@@ -116,7 +125,11 @@ def evaluation_masks(args: argparse.Namespace) -> tuple[list[EvalMask], str]:
 def build_methods(args: argparse.Namespace) -> list[InpaintingMethod]:
     """The networks of ``--checkpoint`` (none given: the released reference model, when this
     checkout has it) and, unless ``--no-baselines``, the classical baselines."""
-    from pconv_lightning.evaluation.methods import NetworkMethod, baselines
+    from pconv_lightning.evaluation.methods import (
+        DownscaledNetworkMethod,
+        NetworkMethod,
+        baselines,
+    )
 
     if not args.checkpoint:
         if (released := reference.reference_weights()) is not None:
@@ -129,9 +142,13 @@ def build_methods(args: argparse.Namespace) -> list[InpaintingMethod]:
             )
     methods: list[InpaintingMethod] = []
     for name, path in args.checkpoint:
-        method = NetworkMethod(name, path, args.device)
-        method.check_size(args.size)
-        methods.append(method)
+        network = NetworkMethod(name, path, args.device)
+        runs = [network] + (
+            [DownscaledNetworkMethod(network, args.work_size)] if args.work_size else []
+        )
+        for method in runs:
+            method.check_size(args.size)
+        methods += runs
     if not args.no_baselines:
         methods += baselines()
     if not methods:
@@ -180,6 +197,12 @@ def run(args: argparse.Namespace) -> Path:
         "pairing": pairs_description(len(pairs), len(images), args.per_cell or len(images)),
         "methods": ", ".join(
             [f"{name} ({path})" for name, path in args.checkpoint]
+            + [
+                f"{name}@{args.work_size} ({name} at {args.work_size}x{args.work_size}, area "
+                "downscaling, output upscaled bilinearly)"
+                for name, _ in args.checkpoint
+                if args.work_size
+            ]
             + ([] if args.no_baselines else [BASELINES])
         )
         + "; every output composited with the input",

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from pconv_lightning.checkpoints.network import load_network
@@ -61,6 +62,39 @@ class NetworkMethod(InpaintingMethod):
 
     def fill(self, image: Tensor, mask: Tensor) -> Tensor:
         return self.net(image, mask)
+
+
+class DownscaledNetworkMethod(InpaintingMethod):
+    """A network run on the ``work_size`` x ``work_size`` image (area downscaling; a shrunken
+    pixel is a hole where any pixel it covers is one), clamped to [0, 1] and composited there,
+    then upscaled bilinearly: what
+    ``pconv inpaint --work-pixels`` does (:mod:`pconv_lightning.inference.downscaled`), for
+    holes wider than the network's training crops. Named ``NAME@SIZE``."""
+
+    def __init__(self, network: NetworkMethod, work_size: int) -> None:
+        super().__init__(f"{network.name}@{work_size}")
+        self.network, self.work_size = network, work_size
+
+    def check_size(self, size: int) -> None:
+        """Raise unless the work size is below ``size`` and suits the network."""
+        step = 2**self.network.net.layers
+        if self.work_size >= size or self.work_size % step:
+            raise ValueError(
+                f"--work-size {self.work_size} does not suit --size {size} and checkpoint "
+                f"{self.network.name!r}: it must be smaller than the size and a multiple of "
+                f"{step} (2**layers)"
+            )
+
+    def fill(self, image: Tensor, mask: Tensor) -> Tensor:
+        work = (self.work_size, self.work_size)
+        small = F.interpolate(image, work, mode="area")
+        covered = F.interpolate(mask, work, mode="area")  # share of valid pixels
+        small_mask = (covered >= 1 - 1e-6).to(mask.dtype)
+        lost = small_mask.flatten(1).amax(1) == 0  # tiny valid specks vanished: keep them
+        small_mask[lost] = (covered[lost] > 0).to(mask.dtype)
+        filled = self.network.fill(small, small_mask).to(small.dtype).clamp(0, 1)
+        out = composite(filled, small, small_mask)  # clamped first, as pconv inpaint does
+        return F.interpolate(out, image.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def to_uint8(image: Tensor) -> np.ndarray:
