@@ -11,7 +11,9 @@
 # 10 minutes on 2 CPU cores; the full sets (every image in every cell: 288 pairs a Kodak24 run,
 # 816 a CBSD68 run) take hours, most of it LPIPS at 512. A rerun keeps each evaluation already
 # done with the same export and PER_CELL (its weights.stamp), so a cut-off release resumes.
-# SIZES (default "256 512") sets the evaluation sizes.
+# SIZES (default "256 512") sets the evaluation sizes; at sizes above WORK_SIZE (default 256,
+# the training crops) the model is also run at WORK_SIZE and upscaled (reference@256 in the
+# tables: `pconv inpaint --work-pixels`).
 #   bash scripts/reference_release.sh
 # Rehearsal on an unfinished run, writing nothing into the checkout:
 #   REHEARSAL=/tmp/rehearsal PER_CELL=1 bash scripts/reference_release.sh
@@ -42,14 +44,15 @@ evals=()
 for data in kodak24 cbsd68; do
   for size in ${SIZES:-256 512}; do
     out=$EVAL/${data}_$size
-    if [ -f "$out/metrics.csv" ] && [ "$(cat "$out/weights.stamp" 2>/dev/null)" = "$stamp" ]; then
+    work=$([ "$size" -gt "${WORK_SIZE:-256}" ] && echo "${WORK_SIZE:-256}" || true)
+    if [ -f "$out/metrics.csv" ] && [ "$(cat "$out/weights.stamp" 2>/dev/null)" = "$stamp${work:+ work-size $work}" ]; then
       echo "kept $out: evaluated with these weights already"
     else
       rm -f "$out/weights.stamp"
       $PY -m pconv_lightning evaluate --checkpoint "reference=$weights" \
         --images "$SHARED/eval_$data" --masks "$MASKS" --size "$size" --device cpu --no-progress \
-        ${PER_CELL:+--per-cell "$PER_CELL"} --out "$out"
-      echo "$stamp" > "$out/weights.stamp"
+        ${PER_CELL:+--per-cell "$PER_CELL"} ${work:+--work-size "$work"} --out "$out"
+      echo "$stamp${work:+ work-size $work}" > "$out/weights.stamp"
     fi
     $PY -c "import sys; from PIL import Image; Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2], quality=85)" \
       "$out/examples.png" "$DEST/docs/reference_examples_${data}_$size.jpg"  # 16 MB as PNG at 512

@@ -81,8 +81,9 @@ def _kept_evaluation(folder, stamp: str) -> None:
 @pytest.mark.slow
 def test_a_rehearsal_releases_everything_and_keeps_evaluations_of_the_same_export(tmp_path):
     """The whole release on a tiny stand-in (a 7-layer export, 2 photos an evaluation set, the
-    shipped evaluation masks, one size) where Kodak24 was evaluated with this export before and
-    CBSD68 with another: the first is kept, the second evaluated again."""
+    shipped evaluation masks, one size above the work size) where Kodak24 was evaluated with
+    this export before and CBSD68 with another: the first is kept, the second evaluated again,
+    the model also run at the work size."""
     run, shared, cache, out = (tmp_path / name for name in ("run", "shared", "cache", "out"))
     export = run / "weights" / "step-0000002"
     state = half_state(PConvUNet(layers=7).state_dict())
@@ -97,26 +98,27 @@ def test_a_rehearsal_releases_everything_and_keeps_evaluations_of_the_same_expor
         shutil.copy(SAMPLES / "val" / f"{photo}.jpg", shared / "eval_cbsd68")
     shutil.copytree(SAMPLES / "eval_masks", cache / "masks" / "nvidia_eval_odd")
     stamp = hashlib.sha256((export / "pieces.json").read_bytes()).hexdigest()
-    _kept_evaluation(out / "eval" / "kodak24_128", f"{stamp} per-cell 1")
-    _kept_evaluation(out / "eval" / "cbsd68_128", f"{'0' * 64} per-cell 1")  # another export
+    _kept_evaluation(out / "eval" / "kodak24_256", f"{stamp} per-cell 1 work-size 128")
+    _kept_evaluation(out / "eval" / "cbsd68_256", f"{'0' * 64} per-cell 1 work-size 128")
     env = {**os.environ, "RUN": str(run), "SHARED": str(shared), "PCONV_CACHE_DIR": str(cache)}
-    env |= {"REHEARSAL": str(out), "PER_CELL": "1", "SIZES": "128"}
+    env |= {"REHEARSAL": str(out), "PER_CELL": "1", "SIZES": "256", "WORK_SIZE": "128"}
     result = subprocess.run(
         ["bash", "scripts/reference_release.sh"], cwd=REPO, env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("evaluated with these weights already") == 1
-    assert f"kept {out / 'eval' / 'kodak24_128'}:" in result.stdout
-    evaluated = pd.read_csv(out / "eval" / "cbsd68_128" / "metrics.csv")
-    assert set(evaluated["method"]) == {"reference", "telea", "ns", "mean"}
-    assert evaluated.loc[evaluated["bucket"] == "all", "n"].tolist() == [12] * 4  # 2 photos
-    assert (out / "eval" / "cbsd68_128" / "weights.stamp").read_text() == f"{stamp} per-cell 1\n"
+    assert f"kept {out / 'eval' / 'kodak24_256'}:" in result.stdout
+    evaluated = pd.read_csv(out / "eval" / "cbsd68_256" / "metrics.csv")
+    assert set(evaluated["method"]) == {"reference", "reference@128", "telea", "ns", "mean"}
+    assert evaluated.loc[evaluated["bucket"] == "all", "n"].tolist() == [12] * 5  # 2 photos
+    stamped = (out / "eval" / "cbsd68_256" / "weights.stamp").read_text()
+    assert stamped == f"{stamp} per-cell 1 work-size 128\n"
     weights = out / "weights" / "reference_256.safetensors"
     assert load_file(weights).keys() == state.keys()
     card = (out / "weights" / "README.md").read_text()
     assert hashlib.sha256(weights.read_bytes()).hexdigest() in card
-    assert "| target | Kodak24, 128x128 | CBSD68, 128x128 |" in card
-    for name in ("examples_kodak24_128.jpg", "examples_cbsd68_128.jpg", "training_log.png"):
+    assert "| target | Kodak24, 256x256 | CBSD68, 256x256 |" in card
+    for name in ("examples_kodak24_256.jpg", "examples_cbsd68_256.jpg", "training_log.png"):
         assert (out / "docs" / f"reference_{name}").is_file()
     assert Image.open(out / "docs" / "reference_repair.jpg").size == (4 * 388 + 4, 4 * 260 + 4)
     assert not (REPO / "weights" / "reference_256.safetensors").exists()  # the checkout untouched
