@@ -139,7 +139,7 @@ def test_bad_files_found_in_workers_reach_the_module(broken_dir: Path) -> None:
     assert len(seen) == 7 and not BAD & {Path(p).name for p in seen}
     assert {Path(p).name for p in dm.skipped_files} == BAD
     assert dm.datasets["val"].skipped_files == dm.skipped_files  # later workers inherit them
-    assert dm.state_dict() == {"skipped_files": sorted(dm.skipped_files)}
+    assert dm.state_dict() == {"skipped_files": sorted(dm.skipped_files), "position": [0, 0]}
 
 
 def test_sources_that_are_missing_or_empty_fail_at_setup(tmp_path: Path) -> None:

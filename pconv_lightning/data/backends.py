@@ -37,9 +37,16 @@ class StorageBackend(ABC):
 
     @abstractmethod
     def loader(
-        self, dataset: Dataset, train: bool, batch_size: int, num_workers: int, pin_memory: bool
+        self,
+        dataset: Dataset,
+        train: bool,
+        batch_size: int,
+        num_workers: int,
+        pin_memory: bool,
+        resume: tuple[int, int] = (0, 0),
     ) -> DataLoader:
-        """A loader over ``dataset``: shuffled, dropping the last partial batch when ``train``."""
+        """A loader over ``dataset``: shuffled, dropping the last partial batch when ``train``;
+        ``resume`` = (epoch, samples of it already trained) for a run resumed mid-epoch."""
 
 
 class FolderBackend(StorageBackend):
@@ -60,12 +67,20 @@ class FolderBackend(StorageBackend):
         return ImageFolderDataset(files, build, repeats)
 
     def loader(
-        self, dataset: Dataset, train: bool, batch_size: int, num_workers: int, pin_memory: bool
+        self,
+        dataset: Dataset,
+        train: bool,
+        batch_size: int,
+        num_workers: int,
+        pin_memory: bool,
+        resume: tuple[int, int] = (0, 0),
     ) -> DataLoader:
+        sampler = EpochSampler(len(dataset), shuffle=train, seed=self.seed)
+        sampler.resume_at(*resume)
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            sampler=EpochSampler(len(dataset), shuffle=train, seed=self.seed),
+            sampler=sampler,
             num_workers=num_workers,
             collate_fn=collate,
             pin_memory=pin_memory,
@@ -113,8 +128,16 @@ class LitdataBackend(StorageBackend):
         return dataset
 
     def loader(
-        self, dataset: Dataset, train: bool, batch_size: int, num_workers: int, pin_memory: bool
+        self,
+        dataset: Dataset,
+        train: bool,
+        batch_size: int,
+        num_workers: int,
+        pin_memory: bool,
+        resume: tuple[int, int] = (0, 0),
     ) -> DataLoader:
+        """``resume`` is not needed: a StreamingDataLoader has a ``state_dict``, which
+        Lightning saves in checkpoints and restores itself."""
         from litdata import StreamingDataLoader
 
         return StreamingDataLoader(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset
 
 from pconv_lightning.data.backends import BACKENDS
@@ -23,6 +25,7 @@ from pconv_lightning.errors import ConfigError
 from pconv_lightning.masks import MaskGenerator, RandomShapesMaskGenerator
 
 log = logging.getLogger(__name__)
+RESUMED_WITHOUT_STATE = "You're resuming from a checkpoint that ended before the epoch ended"
 
 
 class InpaintingDataModule(LightningDataModule):
@@ -94,6 +97,9 @@ class InpaintingDataModule(LightningDataModule):
         self.backend = BACKENDS[backend](seed=seed, cache_dir=cache_dir)
         self.datasets: dict[str, Dataset] = {}
         self.skipped_files: set[str] = set()
+        # (epoch, its samples trained so far), saved in checkpoints: a run resumed mid-epoch
+        # starts that epoch's order there instead of at its first batch again
+        self.position: tuple[int, int] = (0, 0)
 
     def _eval_masks(self) -> MaskSource:
         if self.hparams.eval_masks is not None:
@@ -156,7 +162,18 @@ class InpaintingDataModule(LightningDataModule):
             batch_size=batch_size or self.hparams.batch_size,
             num_workers=self.hparams.num_workers,
             pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
+            resume=self._resume() if split == "train" else (0, 0),
         )
+
+    def _resume(self) -> tuple[int, int]:
+        """:attr:`position` when the trainer resumes its epoch mid-way (said in the log; it
+        replaces Lightning's warning about loaders without state), else ``(0, 0)``."""
+        epoch, trained = self.position
+        if self.trainer is None or epoch != self.trainer.current_epoch or not trained:
+            return 0, 0
+        rank_zero_info(f"Resuming epoch {epoch} of the training data at sample {trained:,}")
+        warnings.filterwarnings("ignore", message=RESUMED_WITHOUT_STATE)
+        return epoch, trained
 
     def train_dataloader(self) -> DataLoader | list:
         return self._loader("train")
@@ -174,12 +191,19 @@ class InpaintingDataModule(LightningDataModule):
         )
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Move the batch's ``skipped`` paths into :attr:`skipped_files`.
+        """Count a training batch into :attr:`position` and move the batch's ``skipped``
+        paths into :attr:`skipped_files`.
 
         They are also added to the main process's datasets, so workers started later (a new
         epoch without persistent workers) skip those files without decoding or reporting them
         again.
         """
+        if self.trainer is not None and self.trainer.training and isinstance(batch, dict):
+            epoch, trained = self.position
+            if epoch != self.trainer.current_epoch:
+                epoch, trained = self.trainer.current_epoch, 0
+            # every rank's batch: the samples of the epoch's order trained, all ranks together
+            self.position = (epoch, trained + len(batch["mask"]) * self.trainer.world_size)
         if isinstance(batch, dict) and "skipped" in batch:
             skipped = batch.pop("skipped")
             self.skipped_files.update(skipped)
@@ -197,7 +221,9 @@ class InpaintingDataModule(LightningDataModule):
             )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"skipped_files": sorted(self.skipped_files)}
+        return {"skipped_files": sorted(self.skipped_files), "position": list(self.position)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.skipped_files = set(state_dict["skipped_files"])
+        # checkpoints written before the position was saved resume at the epoch's start
+        self.position = tuple(state_dict.get("position", (0, 0)))

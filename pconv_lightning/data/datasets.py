@@ -64,7 +64,8 @@ class EpochSampler(Sampler[tuple[int, int]]):
     """Yields ``(epoch, index)`` keys, shuffled per ``(seed, epoch)`` when ``shuffle``.
 
     Lightning calls :meth:`set_epoch` at every epoch start (also through its DDP wrapper),
-    which is how the epoch reaches the dataset in every worker.
+    which is how the epoch reaches the dataset in every worker. A run resumed mid-epoch
+    starts that epoch's order where it stopped (:meth:`resume_at`).
     """
 
     def __init__(self, length: int, shuffle: bool, seed: int) -> None:
@@ -72,10 +73,17 @@ class EpochSampler(Sampler[tuple[int, int]]):
         self.shuffle = shuffle
         self.seed = seed
         self.epoch = 0
+        self.resume: tuple[int, int] = (0, 0)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose order and masks the next iteration yields."""
         self.epoch = epoch
+
+    def resume_at(self, epoch: int, start: int) -> None:
+        """Iterations of ``epoch`` leave out the first ``start`` keys of its order (those
+        trained before the run stopped); the length stays the whole epoch's, as Lightning
+        counts the resumed epoch's batches from where it stopped."""
+        self.resume = (epoch, start)
 
     def __len__(self) -> int:
         return self.length
@@ -87,4 +95,5 @@ class EpochSampler(Sampler[tuple[int, int]]):
             )
         else:
             order = torch.arange(self.length)
-        return ((self.epoch, index) for index in order.tolist())
+        start = self.resume[1] if self.resume[0] == self.epoch else 0
+        return ((self.epoch, index) for index in order[start:].tolist())
