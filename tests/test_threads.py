@@ -8,14 +8,14 @@ import os
 import subprocess
 import sys
 
-import pytest
 import torch
+from conftest import missing_prerequisite
 
 
 def test_a_test_subprocess_uses_the_workers_share_of_the_cores():
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if workers is None:
-        pytest.skip("runs under pytest-xdist (the suite's default, setup.cfg)")
+        missing_prerequisite("runs under pytest-xdist (the suite's default, setup.cfg)")
     share = max(1, (os.cpu_count() or 1) // int(workers))
     child = subprocess.run(
         [sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
