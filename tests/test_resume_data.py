@@ -5,8 +5,11 @@ loader starts the resumed epoch where the checkpoint left it, not at its first b
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import pytest
+import torch
+from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
 from training_helpers import CONFIGS, tiny_args
 
 from pconv_lightning.cli import cli_main
@@ -53,9 +56,36 @@ def test_epoch_sampler_starts_the_resumed_epoch_where_it_stopped():
     sampler.set_epoch(2)
     whole = list(sampler)
     sampler.resume_at(2, 4)
-    assert list(sampler) == whole[4:] and len(sampler) == 10  # Lightning counts the batches
+    assert list(sampler) == whole[4:] + whole[:4] and len(sampler) == 10
     sampler.set_epoch(3)
-    assert len(list(sampler)) == 10  # the next epoch is whole
+    assert sorted(list(sampler)) == sorted((3, i) for i in range(10))
+
+
+def test_ddp_ranks_share_the_rest_of_the_resumed_epoch():
+    """Lightning's DDP wrapper over the sampler (2 ranks, 2 batches of 3 each trained by each
+    before the stop: 12 samples of 36): the ranks' next 12 keys are the rest of the order."""
+    sampler = EpochSampler(36, shuffle=True, seed=0)
+    sampler.set_epoch(5)
+    whole = list(sampler)
+    sampler.resume_at(5, 12)
+    ranks = [  # as Lightning wraps it: no shuffling of its own, the sampler's order
+        DistributedSamplerWrapper(sampler, num_replicas=2, rank=r, shuffle=False) for r in (0, 1)
+    ]
+    rest = [list(rank)[:12] for rank in ranks]
+    assert len(ranks[0]) == 18 and sorted(rest[0] + rest[1]) == sorted(whole[12:])
+
+
+def test_position_counts_the_samples_of_all_ranks():
+    from pconv_lightning.data import InpaintingDataModule
+
+    module = InpaintingDataModule(train="unused", num_workers=0)
+    module.trainer = trainer = SimpleNamespace(training=True, current_epoch=3, world_size=4)
+    for _ in range(2):
+        module.on_before_batch_transfer({"mask": torch.zeros(2, 1, 8, 8)}, 0)
+    assert module.position == (3, 16)  # 2 batches of 2 on each of 4 ranks
+    trainer.current_epoch = 4
+    module.on_before_batch_transfer({"mask": torch.zeros(2, 1, 8, 8)}, 0)
+    assert module.position == (4, 8)
 
 
 @pytest.mark.slow

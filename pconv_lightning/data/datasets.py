@@ -80,9 +80,11 @@ class EpochSampler(Sampler[tuple[int, int]]):
         self.epoch = epoch
 
     def resume_at(self, epoch: int, start: int) -> None:
-        """Iterations of ``epoch`` leave out the first ``start`` keys of its order (those
-        trained before the run stopped); the length stays the whole epoch's, as Lightning
-        counts the resumed epoch's batches from where it stopped."""
+        """Iterations of ``epoch`` begin at key ``start`` of its order (the keys before it were
+        trained before the run stopped) and bring those at the end: the length stays the
+        whole epoch's, Lightning counts the resumed epoch's batches from where it stopped and
+        ends it before the moved keys, and Lightning's DDP wrapper, which indexes a list of
+        the whole length, shards the rest of the order among the ranks."""
         self.resume = (epoch, start)
 
     def __len__(self) -> int:
@@ -96,4 +98,5 @@ class EpochSampler(Sampler[tuple[int, int]]):
         else:
             order = torch.arange(self.length)
         start = self.resume[1] if self.resume[0] == self.epoch else 0
-        return ((self.epoch, index) for index in order[start:].tolist())
+        order = torch.cat([order[start:], order[:start]])
+        return ((self.epoch, index) for index in order.tolist())
