@@ -67,9 +67,9 @@ class NetworkMethod(InpaintingMethod):
 class DownscaledNetworkMethod(InpaintingMethod):
     """A network run on the ``work_size`` x ``work_size`` image (area downscaling; a shrunken
     pixel is a hole where any pixel it covers is one), clamped to [0, 1] and composited there,
-    then upscaled bilinearly: what
-    ``pconv inpaint --work-pixels`` does (:mod:`pconv_lightning.inference.downscaled`), for
-    holes wider than the network's training crops. Named ``NAME@SIZE``."""
+    then upscaled bilinearly: what ``pconv inpaint --work-pixels`` does
+    (:mod:`pconv_lightning.inference.downscaled`), for holes wider than the network's training
+    crops. Named ``NAME@SIZE``."""
 
     def __init__(self, network: NetworkMethod, work_size: int) -> None:
         super().__init__(f"{network.name}@{work_size}")
