@@ -45,14 +45,15 @@ for data in kodak24 cbsd68; do
   for size in ${SIZES:-256 512}; do
     out=$EVAL/${data}_$size
     work=$([ "$size" -gt "${WORK_SIZE:-256}" ] && echo "${WORK_SIZE:-256}" || true)
-    if [ -f "$out/metrics.csv" ] && [ "$(cat "$out/weights.stamp" 2>/dev/null)" = "$stamp${work:+ work-size $work}" ]; then
+    run_stamp="$stamp${work:+ work-size $work}"
+    if [ -f "$out/metrics.csv" ] && [ "$(cat "$out/weights.stamp" 2>/dev/null)" = "$run_stamp" ]; then
       echo "kept $out: evaluated with these weights already"
     else
       rm -f "$out/weights.stamp"
       $PY -m pconv_lightning evaluate --checkpoint "reference=$weights" \
         --images "$SHARED/eval_$data" --masks "$MASKS" --size "$size" --device cpu --no-progress \
         ${PER_CELL:+--per-cell "$PER_CELL"} ${work:+--work-size "$work"} --out "$out"
-      echo "$stamp${work:+ work-size $work}" > "$out/weights.stamp"
+      echo "$run_stamp" > "$out/weights.stamp"
     fi
     $PY -c "import sys; from PIL import Image; Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2], quality=85)" \
       "$out/examples.png" "$DEST/docs/reference_examples_${data}_$size.jpg"  # 16 MB as PNG at 512
