@@ -3,10 +3,13 @@
 Reads the checkpoint's step and training budget (images seen at each size, wall time), the mean
 training loss of its last logged steps (:func:`training_log`), and scores the checkpoint with
 ``pconv evaluate`` on Kodak24 at 256x256 with the held-back odd-numbered NVIDIA masks (a quick
-run: ``--per-cell`` pairs per bucket x border cell, no baselines). Prints the Markdown row and,
-with ``--card``, appends it to the card's training log table (the line after its last row).
+run: ``--per-cell`` pairs per bucket x border cell). Prints the Markdown row and, with
+``--card``, appends it to the card's training log table (the line after its last row).
+With ``--baselines``, Telea, NS and the mean fill are scored on the same pairs too, and their
+table (the learning curve's yardstick) goes between the card's ``<!-- quick-baselines:begin -->``
+and ``<!-- quick-baselines:end -->``.
 
-    .venv/bin/python scripts/reference_log.py [--run DIR] [--card weights/README.md]
+    .venv/bin/python scripts/reference_log.py [--run DIR] [--card weights/README.md] [--baselines]
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from pconv_lightning.evaluation.command import main as evaluate
 from pconv_lightning.masks.buckets import BUCKET_NAMES
 
 CACHE = Path.home() / ".cache" / "pconv_lightning"
+BASELINES_BEGIN = "<!-- quick-baselines:begin -->"
+BASELINES_END = "<!-- quick-baselines:end -->"
 HEADER = (
     "| date | step | images 128 | images 256 | wall h | loss | Kodak24 PSNR per bucket (dB) "
     "| Kodak24 LPIPS per bucket |"
@@ -59,33 +64,62 @@ def training_state(run: Path) -> dict:
     }
 
 
-def quick_scores(run: Path, images: Path, masks: Path, per_cell: int) -> pd.DataFrame:
-    """``pconv evaluate``'s summary rows (all borders) of the run's last.ckpt."""
+def quick_scores(
+    run: Path, images: Path, masks: Path, per_cell: int, baselines: bool = False
+) -> pd.DataFrame:
+    """``pconv evaluate``'s summary rows (all borders) by (method, bucket): ``model``, the run's
+    last.ckpt, and with ``baselines`` Telea, NS and the mean fill on the same pairs."""
     with tempfile.TemporaryDirectory() as out:
         code = evaluate(
             [
                 "--checkpoint", f"model={run / 'checkpoints' / 'last.ckpt'}",
                 "--images", str(images), "--masks", str(masks), "--size", "256",
-                "--per-cell", str(per_cell), "--no-baselines", "--no-progress",
-                "--device", "cpu", "--out", out,
+                "--per-cell", str(per_cell), "--no-progress", "--device", "cpu", "--out", out,
+                *([] if baselines else ["--no-baselines"]),
             ]
         )  # fmt: skip
         if code:
             raise SystemExit(f"pconv evaluate failed with exit code {code}")
         summary = pd.read_csv(Path(out) / "metrics.csv")
-    return summary[summary["border"] == "all"].set_index("bucket")
+    return summary[summary["border"] == "all"].set_index(["method", "bucket"])
+
+
+def per_bucket(scores: pd.DataFrame, metric: str, digits: int) -> str:
+    """One method's ``metric`` per bucket and overall, as the log writes it: "35.0 / ... / 25.3"."""
+    buckets = [b for b in BUCKET_NAMES if b in scores.index] + ["all"]
+    return " / ".join(f"{scores.loc[b, metric]:.{digits}f}" for b in buckets)
 
 
 def row(state: dict, scores: pd.DataFrame) -> str:
-    """The Markdown row of the training log."""
-    per_bucket = [b for b in BUCKET_NAMES if b in scores.index] + ["all"]
-    psnr = " / ".join(f"{scores.loc[b, 'psnr']:.1f}" for b in per_bucket)
-    lpips = " / ".join(f"{scores.loc[b, 'lpips']:.3f}" for b in per_bucket)
+    """The Markdown row of the training log (``scores``: the model's rows by bucket)."""
     return (
         f"| {date.today()} | {state['step']:,} | {state['images'].get(128, 0):,} "
         f"| {state['images'].get(256, 0):,} | {state['wall_hours']:.2f} | {state['loss']:.3f} "
-        f"| {psnr} | {lpips} |"
+        f"| {per_bucket(scores, 'psnr', 1)} | {per_bucket(scores, 'lpips', 3)} |"
     )
+
+
+def baseline_table(scores: pd.DataFrame) -> str:
+    """The baselines' rows on the quick score's pairs (``scores`` by method and bucket)."""
+    lines = [
+        "| method | Kodak24 PSNR per bucket (dB) | Kodak24 LPIPS per bucket |",
+        "|---|---|---|",
+    ]
+    for method in scores.index.unique("method").drop("model"):
+        rows = scores.loc[method]
+        lines.append(
+            f"| {method} | {per_bucket(rows, 'psnr', 1)} | {per_bucket(rows, 'lpips', 3)} |"
+        )
+    return "\n".join(lines)
+
+
+def replace_section(card: Path, body: str, begin: str, end: str) -> None:
+    """Put ``body`` between the card's ``begin`` and ``end`` markers."""
+    text = card.read_text()
+    if begin not in text or end not in text:
+        raise SystemExit(f"{card} has no {begin} ... {end} markers")
+    head, rest = text.split(begin, 1)
+    card.write_text(f"{head}{begin}\n{body}\n{end}{rest.split(end, 1)[1]}")
 
 
 def append_to_card(card: Path, line: str) -> None:
@@ -106,13 +140,19 @@ def main() -> None:
     parser.add_argument("--masks", type=Path, default=CACHE / "masks" / "nvidia_eval_odd")
     parser.add_argument("--per-cell", type=int, default=8)
     parser.add_argument("--card", type=Path, help="append the row to this model card")
-    args = parser.parse_args()
-    line = row(
-        training_state(args.run), quick_scores(args.run, args.images, args.masks, args.per_cell)
+    parser.add_argument(
+        "--baselines", action="store_true", help="also score Telea, NS and the mean fill"
     )
+    args = parser.parse_args()
+    scores = quick_scores(args.run, args.images, args.masks, args.per_cell, args.baselines)
+    line = row(training_state(args.run), scores.loc["model"])
     print(HEADER, "|---|---|---|---|---|---|---|---|", line, sep="\n")
+    if args.baselines:
+        print(baseline_table(scores))
     if args.card:
         append_to_card(args.card, line)
+        if args.baselines:
+            replace_section(args.card, baseline_table(scores), BASELINES_BEGIN, BASELINES_END)
 
 
 if __name__ == "__main__":

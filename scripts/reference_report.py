@@ -25,7 +25,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-from reference_log import training_log  # scripts/: the training log over all starts
+from reference_log import (  # scripts/: the training log over all starts, the card's sections
+    BASELINES_BEGIN,
+    BASELINES_END,
+    replace_section,
+    training_log,
+)
 from safetensors import safe_open
 
 from pconv_lightning.evaluation.compare import bucket_table, wins
@@ -85,15 +90,6 @@ def release_status(weights: Path) -> str:
     )
 
 
-def replace_section(card: Path, body: str, begin: str = BEGIN, end: str = END) -> None:
-    """Put ``body`` between the card's ``begin`` and ``end`` markers."""
-    text = card.read_text()
-    if begin not in text or end not in text:
-        raise SystemExit(f"{card} has no {begin} ... {end} markers")
-    head, rest = text.split(begin, 1)
-    card.write_text(f"{head}{begin}\n{body}\n{end}{rest.split(end, 1)[1]}")
-
-
 def card_log(card: Path) -> pd.DataFrame:
     """The card's training log rows: images seen and the quick Kodak24 scores (all buckets)."""
     rows = []
@@ -106,16 +102,36 @@ def card_log(card: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def card_baselines(card: Path) -> pd.DataFrame:
+    """The overall quick scores of the baselines on the log's pairs (the card's
+    quick-baselines table; empty when it has none), by method."""
+    text = card.read_text()
+    if BASELINES_BEGIN not in text:
+        return pd.DataFrame(columns=["psnr", "lpips"])
+    block = text.split(BASELINES_BEGIN, 1)[1].split(BASELINES_END, 1)[0]
+    rows = {}
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and "/" in cells[1]:
+            rows[cells[0]] = [float(c.split("/")[-1]) for c in cells[1:]]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["psnr", "lpips"])
+
+
 def plot_training_log(run: Path, card: Path, path: Path) -> None:
     """Training loss (mean of 10 logged steps) and the card's quick scores against images."""
     log = training_log(run)
-    scores = card_log(card)
+    scores, baselines = card_log(card), card_baselines(card)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
     axes[0].plot(log["train/images_seen"], log["train/loss"], lw=0.5, alpha=0.4)
     axes[0].plot(log["train/images_seen"], log["train/loss"].rolling(10, min_periods=1).mean())
     axes[0].set(ylabel="training loss (Eq. 7)", yscale="log")
     for axis, metric, label in ((axes[1], "psnr", "PSNR (dB)"), (axes[2], "lpips", "LPIPS")):
-        axis.plot(scores["images"], scores[metric], marker="o")
+        axis.plot(scores["images"], scores[metric], marker="o", label="model")
+        for i, (method, value) in enumerate(baselines[metric].items()):
+            style = ("--", ":", "-.")[i % 3]
+            axis.axhline(value, color="black", ls=style, lw=0.8, label=f"{method} (same pairs)")
+        if len(baselines):
+            axis.legend(fontsize="small")
         axis.set(ylabel=f"Kodak24 at 256, all buckets: {label}")
     phases = {"256x256 crops": "train/images_seen_256", "stage 2": "train/stage"}
     starts = {  # the images seen when each phase began, for the phases the log has reached
@@ -158,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.weights:
         replace_section(args.card, release_status(args.weights), STATUS_BEGIN, STATUS_END)
     if args.eval:
-        replace_section(args.card, evaluation_section(dict(args.eval), args.model))
+        replace_section(args.card, evaluation_section(dict(args.eval), args.model), BEGIN, END)
     if args.plot:
         plot_training_log(args.run, args.card, args.plot)
 

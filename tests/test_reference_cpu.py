@@ -89,14 +89,25 @@ def test_reference_cpu_config_trains_its_phases_and_resumes(tmp_path, monkeypatc
     assert steps == sorted(set(steps)) and set(steps) == set(range(6))
     state = log["training_state"](root)
     assert state["step"] == 6 and state["images"] == {64: 4, 128: 12}
-    scores = log["quick_scores"](root, SAMPLES / "val", SAMPLES / "eval_masks", 1)
-    assert set(scores.index) >= {"all"} and scores.loc["all", "n"] >= 4
+    scores = log["quick_scores"](root, SAMPLES / "val", SAMPLES / "eval_masks", 1, True)
+    assert set(scores.index.unique("method")) == {"model", "telea", "ns", "mean"}
+    assert scores.loc[("model", "all"), "n"] >= 4
     card = tmp_path / "README.md"
-    card.write_text(f"# card\n\n{log['HEADER']}\n|---|\n| old |\n\nafter\n")
-    log["append_to_card"](card, log["row"](state, scores))
+    markers = f"{log['BASELINES_BEGIN']}\nold\n{log['BASELINES_END']}"
+    card.write_text(f"# card\n\n{log['HEADER']}\n|---|\n| old |\n\n{markers}\nafter\n")
+    log["append_to_card"](card, log["row"](state, scores.loc["model"]))
     lines = card.read_text().splitlines()
     assert lines[4] == "| old |" and lines[5].split(" | ")[1:4] == ["6", "12", "0"]  # 128, 256
     assert lines[6] == ""  # the table ends where it did, the text after it kept
+    # the baselines' table on the same pairs: one row per baseline, overall score last
+    table = log["baseline_table"](scores)
+    log["replace_section"](card, table, log["BASELINES_BEGIN"], log["BASELINES_END"])
+    text = card.read_text()
+    assert "\nold\n" not in text and text.endswith(f"{table}\n{log['BASELINES_END']}\nafter\n")
+    rows = {line.split(" | ")[0][2:]: line for line in table.splitlines()[2:]}
+    assert list(rows) == ["telea", "ns", "mean"]
+    mean_psnr = scores.loc[("mean", "all"), "psnr"]
+    assert rows["mean"].split(" | ")[1].endswith(f" / {mean_psnr:.1f}")
 
 
 def test_phases_are_checked():

@@ -124,6 +124,26 @@ def test_the_card_log_rows_give_the_learning_curve(report, tmp_path):
     }
 
 
+def test_the_training_log_plot_draws_the_baselines_of_the_card(report, tmp_path):
+    """The card's quick-baselines table gives each baseline's overall scores; the plot draws
+    them as lines (a card without the table plots the model alone)."""
+    card = tmp_path / "README.md"
+    card.write_text(
+        f"log\n{report['BASELINES_BEGIN']}\n"
+        "| method | Kodak24 PSNR per bucket (dB) | Kodak24 LPIPS per bucket |\n|---|---|---|\n"
+        "| telea | 35.9 / 26.3 | 0.031 / 0.211 |\n| mean | 29.3 / 22.2 | 0.074 / 0.294 |\n"
+        f"{report['BASELINES_END']}\n"
+    )
+    baselines = report["card_baselines"](card)
+    assert baselines.to_dict("index") == {
+        "telea": {"psnr": 26.3, "lpips": 0.211},
+        "mean": {"psnr": 22.2, "lpips": 0.294},
+    }
+    plain = tmp_path / "plain.md"
+    plain.write_text("no table\n")
+    assert report["card_baselines"](plain).empty
+
+
 def test_the_card_status_names_the_released_files_step_and_sha256(report, tmp_path):
     weights = tmp_path / "reference_256.safetensors"
     save_file({"w": torch.ones(3, dtype=torch.float16)}, str(weights), metadata={"step": "34894"})
