@@ -146,13 +146,12 @@ def main() -> None:
     args = parser.parse_args()
     scores = quick_scores(args.run, args.images, args.masks, args.per_cell, args.baselines)
     line = row(training_state(args.run), scores.loc["model"])
-    print(HEADER, "|---|---|---|---|---|---|---|---|", line, sep="\n")
-    if args.baselines:
-        print(baseline_table(scores))
+    table = baseline_table(scores) if args.baselines else None
+    print(HEADER, "|---|---|---|---|---|---|---|---|", line, table or "", sep="\n")
     if args.card:
         append_to_card(args.card, line)
-        if args.baselines:
-            replace_section(args.card, baseline_table(scores), BASELINES_BEGIN, BASELINES_END)
+        if table:
+            replace_section(args.card, table, BASELINES_BEGIN, BASELINES_END)
 
 
 if __name__ == "__main__":
