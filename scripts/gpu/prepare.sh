@@ -40,7 +40,7 @@ rm -rf /tmp/pconv_gpu_site && $PY -m pip install -q --no-index --no-deps --no-co
   --platform manylinux2014_x86_64 --only-binary=:all: .gpu/wheels/*.whl
 $PY scripts/gpu/stage_init.py --source "${INIT:-auto}"
 ls -l .gpu/wheels
-du -sh .gpu/* .gpu_init 2>/dev/null | sort -h
+du -sh .gpu/* .gpu_init 2>/dev/null | sort -h || true  # .gpu_init: only when staged
 tree_bytes=$(git ls-files -z --cached --others --exclude-standard | xargs -0 cat 2>/dev/null | wc -c)
 call1=$(( (tree_bytes + $(du -sb .gpu | cut -f1)) / 1048576 ))
 call2=$(( (tree_bytes + $(du -sb .gpu_init 2>/dev/null | cut -f1 || echo 0)) / 1048576 ))
