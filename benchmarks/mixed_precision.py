@@ -71,7 +71,9 @@ def run(args, precision: str, steps: int) -> tuple[list[dict], str | None]:
         train=args.pack, image_size=args.size, batch_size=args.batch, num_workers=args.workers,
         mask_generator=generator, seed=args.seed,
     )  # fmt: skip
-    model = InpaintingModule(PConvUNet(args.layers), vgg_weights=args.vgg, channels_last=True)
+    model = InpaintingModule(
+        PConvUNet(args.layers), vgg_weights=args.vgg, channels_last=True, val_lpips=None
+    )
     recorder = LossRecorder()
     trainer = pl.Trainer(
         accelerator=args.device, devices=1, precision=precision, max_steps=steps,

@@ -237,6 +237,13 @@ def _runner(repo: Path, out: Path, **extra: str):
         "MP_ALONE_S": "20",
         "FULL_MIN_S": "100000",  # the full table: test_full_table_runs_tiny
         "SETTLE_S": "0",
+        # The GPU machine has no network and no cache: nothing may need ImageNet VGG16 weights
+        # other than the carried .gpu/vgg16_pool3.pth (LPIPS's full VGG16 stopped the first
+        # GPU run in 15 s).
+        "PCONV_WEIGHTS_DIR": str(repo.parent / "no_derived_weights"),
+        "TORCH_HOME": str(repo.parent / "no_torch_hub"),
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "https_proxy": "http://127.0.0.1:9",
         **extra,
     }
 
