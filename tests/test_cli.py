@@ -26,13 +26,16 @@ EXTRA = {
     "masks_nvidia.yaml": [f"--data.mask_generator.init_args.root={SAMPLES / 'eval_masks'}"],
     "reference_256.yaml": ["--data.mask_generator=pconv_lightning.masks.StrokeMaskGenerator"],
 }
+ON_TOP_OF = {"reference_cpu_continued.yaml": "reference_cpu.yaml"}  # configs that only override
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
 def test_every_experiment_config_runs(config: Path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # W&B and any relative output land in tmp
-    args = ["fit", f"--config={config}", *tiny_args(tmp_path / "run"), *EXTRA.get(config.name, [])]
+    base = [f"--config={CONFIGS / ON_TOP_OF[config.name]}"] if config.name in ON_TOP_OF else []
+    args = ["fit", *base, f"--config={config}", *tiny_args(tmp_path / "run")]
+    args += EXTRA.get(config.name, [])
     cli = cli_main(args)
     assert cli.trainer.global_step == 2
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
