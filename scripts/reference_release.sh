@@ -28,7 +28,13 @@ DEST=${REHEARSAL:-.}
 EVAL=${REHEARSAL:-$RUN}/eval
 export=$RUN/weights/$(cat "$RUN/weights/LATEST")
 steps=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$export/pieces.json")
-budget=$(sed -n 's/^  max_steps: \([0-9]*\).*/\1/p' experiments/configs/reference_cpu.yaml)
+# the budget: max_steps of the configs the run was started with (LightningCLI saves them merged:
+# reference_cpu.yaml, and reference_cpu_continued.yaml on top for the run continued from weights)
+if [ -z "${REHEARSAL:-}" ] && [ ! -f "$RUN/config.yaml" ]; then
+  echo "$RUN/config.yaml is missing: no run to release" >&2
+  exit 1
+fi
+budget=$(sed -n 's/^  max_steps: \([0-9]*\).*/\1/p' "$RUN/config.yaml" 2>/dev/null || true)
 if [ -z "${REHEARSAL:-}" ] && [ "$steps" -lt "$budget" ]; then
   echo "the newest export ($export) is at step $steps of $budget: the budget is not met" >&2
   exit 1

@@ -24,10 +24,17 @@ from pconv_lightning.evaluation.report import summarize
 from pconv_lightning.models import PConvUNet
 
 
-def test_release_refuses_a_run_short_of_its_budget(tmp_path):
-    budget = yaml.safe_load((CONFIGS / "reference_cpu.yaml").read_text())["trainer"]["max_steps"]
+@pytest.mark.parametrize(
+    "configs", [["reference_cpu.yaml"], ["reference_cpu.yaml", "reference_cpu_continued.yaml"]]
+)
+def test_release_refuses_a_run_short_of_its_budget(tmp_path, configs):
+    merged: dict = {}
+    for name in configs:  # the later config overrides, as LightningCLI merges them
+        merged.update(yaml.safe_load((CONFIGS / name).read_text())["trainer"])
+    budget = merged["max_steps"]
     export = tmp_path / "run" / "weights" / "step-0004013"
     export.mkdir(parents=True)
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump({"trainer": merged}))
     (export / "pieces.json").write_text(json.dumps({"step": budget - 1}))
     (export.parent / "LATEST").write_text(export.name)
     env = {**os.environ, "RUN": str(tmp_path / "run")}
