@@ -342,6 +342,20 @@ def test_collect_stops_a_run_at_its_deadline_and_keeps_last_ckpt(tmp_path):
     assert json.loads((out / "pieces.json").read_text())["step"] == 4
 
 
+def test_collect_returns_at_once_when_the_training_failed(tmp_path):
+    repo = _device_checkout(tmp_path)
+    run = repo / "outputs" / "reference_256"
+    run.mkdir(parents=True)
+    (run / "train.rc").write_text("1\n")
+    (run / "train.log").write_text("FileNotFoundError: VGG16 ImageNet weights not found\n")
+    (repo / "outputs" / "chain.done").touch()
+    out = tmp_path / "out"
+    summary = _runner(repo, out, FULL_MIN_S="0")("scripts/gpu/collect.sh", "400")
+    assert "the training failed (exit 1): no full table" in summary
+    assert "training: exit 1" in summary and "VGG16 ImageNet weights" in summary
+    assert not (repo / "outputs" / "bench_full").exists()
+
+
 def test_full_table_runs_tiny(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     gpu = _load(REPO / "benchmarks" / "gpu.py", "gpu_bench")

@@ -8,8 +8,9 @@
 # COLLECT_S (15) before that. With `stop` (default), a chain still running STOP_S (20) before
 # the copy is stopped: SIGTERM (Lightning writes last.ckpt after the batch; ckpt_pieces.py turns
 # it into pieces when newer than the last export) and no proof after it; `keep` leaves it
-# running (a look in between). When the chain ends with FULL_MIN_S (150) or more to spare, the
-# full benchmark table (fp32 / 16-mixed, 512) runs in what is left.
+# running (a look in between). When the chain ends with FULL_MIN_S (150) or more to spare and
+# the training succeeded, the full benchmark table (fp32 / 16-mixed, 512) runs in what is left;
+# after a failed training it returns at once, keeping the time for a rerun.
 # Call 2 also brings the reference weights (carry .gpu_init): this script tells the chain.
 set -uo pipefail
 source scripts/gpu/setup_device.sh || exit 1
@@ -38,7 +39,12 @@ if ! finished && [ "$MODE" = stop ]; then
   timeout $(( spare > 5 ? spare : 5 )) python3 scripts/gpu/ckpt_pieces.py $RUN
 fi
 left=$(( deadline - $(date +%s) ))
-if finished && [ "$left" -ge "$FULL_MIN_S" ]; then
+train_rc=$(cat $RUN/train.rc 2>/dev/null)
+if finished && [ "$train_rc" != 0 ]; then
+  # the device time left is for a fixed rerun, not the full table (2026-12-04: 244 s of it
+  # went to the table after a training that had stopped in 15 s)
+  echo "the training failed (exit ${train_rc:-none}): no full table; fix and rerun (docs/gpu_runbook.md)"
+elif finished && [ "$left" -ge "$FULL_MIN_S" ]; then
   echo "$left s to spare: the full benchmark table"
   mkdir -p outputs/bench_full
   timeout "$left" python3 benchmarks/gpu.py --full --out outputs/bench_full \
