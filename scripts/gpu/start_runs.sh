@@ -41,7 +41,7 @@ cp $RUN/chosen.txt "$OUT"/
 args=(--config experiments/configs/reference_256.yaml --model.vgg_weights .gpu/vgg16_pool3.pth
   --data.batch_size "$BATCH" --model.optimizer.init_args.lr "$LR" --model.compile "$COMPILE"
   --model.channels_last "$CL" --trainer.max_steps "$MAX_STEPS" --stage2.at_step "$AT_STEP"
-  --trainer.enable_progress_bar false --model.val_lpips null
+  --trainer.enable_progress_bar false
   --trainer.callbacks+=timed_stage2.Stage2AtTimeFraction)
 if [ -n "${TINY:-}" ]; then
   args+=(--trainer.accelerator=cpu --trainer.precision=32-true --data.image_size=64
