@@ -12,6 +12,7 @@ import torch
 import yaml
 from training_helpers import (
     CONFIGS,
+    REPO,
     SAMPLES,
     assert_restored,
     record_restored_state,
@@ -25,8 +26,17 @@ EXPERIMENTS = sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "base.yaml")
 EXTRA = {
     "masks_nvidia.yaml": [f"--data.mask_generator.init_args.root={SAMPLES / 'eval_masks'}"],
     "reference_256.yaml": ["--data.mask_generator=pconv_lightning.masks.StrokeMaskGenerator"],
+    # the released weights are the 7-layer network: 128 pixels at the least
+    "quickstart_finetune.yaml": [
+        "--model.net.init_args.layers=7",
+        "--data.image_size=128",
+        f"--model.init_weights={REPO / 'weights' / 'reference_256.safetensors'}",  # tmp_path cwd
+    ],
 }
-ON_TOP_OF = {"reference_cpu_continued.yaml": "reference_cpu.yaml"}  # configs that only override
+ON_TOP_OF = {  # configs that only override another
+    "reference_cpu_continued.yaml": "reference_cpu.yaml",
+    "quickstart_finetune.yaml": "quickstart.yaml",
+}
 
 
 @pytest.mark.slow
