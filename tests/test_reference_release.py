@@ -109,6 +109,8 @@ def test_a_rehearsal_releases_everything_and_keeps_evaluations_of_the_same_expor
     _kept_evaluation(out / "eval" / "cbsd68_256", f"{'0' * 64} per-cell 1 work-size 128")
     env = {**os.environ, "RUN": str(run), "SHARED": str(shared), "PCONV_CACHE_DIR": str(cache)}
     env |= {"REHEARSAL": str(out), "PER_CELL": "1", "SIZES": "256", "WORK_SIZE": "128"}
+    released = REPO / "weights" / "reference_256.safetensors"
+    before = released.read_bytes() if released.exists() else None
     result = subprocess.run(
         ["bash", "scripts/reference_release.sh"], cwd=REPO, env=env, capture_output=True, text=True
     )
@@ -128,4 +130,5 @@ def test_a_rehearsal_releases_everything_and_keeps_evaluations_of_the_same_expor
     for name in ("examples_kodak24_256.jpg", "examples_cbsd68_256.jpg", "training_log.png"):
         assert (out / "docs" / f"reference_{name}").is_file()
     assert Image.open(out / "docs" / "reference_repair.jpg").size == (4 * 388 + 4, 4 * 260 + 4)
-    assert not (REPO / "weights" / "reference_256.safetensors").exists()  # the checkout untouched
+    after = released.read_bytes() if released.exists() else None
+    assert after == before  # the checkout's released file untouched
