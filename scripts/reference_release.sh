@@ -14,6 +14,9 @@
 # SIZES (default "256 512") sets the evaluation sizes; at sizes above WORK_SIZE (default 256,
 # the training crops) the model is also run at WORK_SIZE and upscaled (reference@256 in the
 # tables: `pconv inpaint --work-pixels`).
+# EXPORT=<pieces folder> releases that export instead of the run's newest (the last link of a
+# chain of runs: the card's training log holds the budget); EVAL sets where the evaluations go;
+# EVAL_ONLY=1 stops after them.
 #   bash scripts/reference_release.sh
 # Rehearsal on an unfinished run, writing nothing into the checkout:
 #   REHEARSAL=/tmp/rehearsal PER_CELL=1 bash scripts/reference_release.sh
@@ -25,19 +28,26 @@ SHARED=${SHARED:-../shared/data}
 MASKS=$CACHE/masks/nvidia_eval_odd
 PY=.venv/bin/python
 DEST=${REHEARSAL:-.}
-EVAL=${REHEARSAL:-$RUN}/eval
-export=$RUN/weights/$(cat "$RUN/weights/LATEST")
-steps=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$export/pieces.json")
-# the budget: max_steps of the configs the run was started with (LightningCLI saves them merged:
-# reference_cpu.yaml, and reference_cpu_continued.yaml on top for the run continued from weights)
-if [ -z "${REHEARSAL:-}" ] && [ ! -f "$RUN/config.yaml" ]; then
-  echo "$RUN/config.yaml is missing: no run to release" >&2
-  exit 1
-fi
-budget=$(sed -n 's/^  max_steps: \([0-9]*\).*/\1/p' "$RUN/config.yaml" 2>/dev/null || true)
-if [ -z "${REHEARSAL:-}" ] && [ "$steps" -lt "$budget" ]; then
-  echo "the newest export ($export) is at step $steps of $budget: the budget is not met" >&2
-  exit 1
+EVAL=${EVAL:-${REHEARSAL:-$RUN}/eval}
+if [ -n "${EXPORT:-}" ]; then
+  # the last link of a chain of runs (weights/README.md's training log adds up its budget)
+  export=$EXPORT
+  steps=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$export/pieces.json")
+  echo "releasing $export (step $steps of its own run): the card's training log holds the budget"
+else
+  export=$RUN/weights/$(cat "$RUN/weights/LATEST")
+  steps=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$export/pieces.json")
+  # the budget: max_steps of the configs the run was started with (LightningCLI saves them
+  # merged: reference_cpu.yaml, and reference_cpu_continued.yaml on top when continued)
+  if [ -z "${REHEARSAL:-}" ] && [ ! -f "$RUN/config.yaml" ]; then
+    echo "$RUN/config.yaml is missing: no run to release" >&2
+    exit 1
+  fi
+  budget=$(sed -n 's/^  max_steps: \([0-9]*\).*/\1/p' "$RUN/config.yaml" 2>/dev/null || true)
+  if [ -z "${REHEARSAL:-}" ] && [ "$steps" -lt "$budget" ]; then
+    echo "the newest export ($export) is at step $steps of $budget: the budget is not met" >&2
+    exit 1
+  fi
 fi
 mkdir -p "$DEST/weights" "$DEST/docs" "$EVAL"
 [ "$DEST" = . ] || cp weights/README.md "$DEST/weights/README.md"
@@ -47,8 +57,8 @@ weights=$DEST/weights/reference_256.safetensors
 # as safetensors writes its metadata in no fixed order
 stamp="$(sha256sum "$export/pieces.json" | cut -d' ' -f1) per-cell ${PER_CELL:-all}"
 evals=()
-for data in kodak24 cbsd68; do
-  for size in ${SIZES:-256 512}; do
+for size in ${SIZES-256 512}; do
+  for data in kodak24 cbsd68; do
     out=$EVAL/${data}_$size
     work=$([ "$size" -gt "${WORK_SIZE:-256}" ] && echo "${WORK_SIZE:-256}" || true)
     run_stamp="$stamp${work:+ work-size $work}"
@@ -67,6 +77,10 @@ for data in kodak24 cbsd68; do
     evals+=(--eval "$name, ${size}x$size=$out")
   done
 done
+if [ -n "${EVAL_ONLY:-}" ]; then
+  echo "evaluations done under $EVAL (EVAL_ONLY: card, plot and figure left as they are)"
+  exit 0
+fi
 $PY scripts/reference_report.py --card "$DEST/weights/README.md" --run "$RUN" "${evals[@]}" \
   --weights "$weights" --plot "$DEST/docs/reference_training_log.png"
 $PY scripts/reference_figure.py --checkpoint "$weights" \

@@ -6,7 +6,8 @@ mean fill) and writes into the card, between ``<!-- evaluation:begin -->`` and
 them) and each run's table per bucket and border group. With ``--weights``, writes the card's
 release status (step, size and SHA-256 of the released file) between ``<!-- status:begin -->``
 and ``<!-- status:end -->``. With ``--plot``, draws the training log: the training loss against
-images seen and the card's quick Kodak24 scores.
+images seen and the card's quick Kodak24 scores; ``--run`` repeated draws a chain of runs, each
+started from the previous one's export (``NAME=DIR@STEP``: that run up to the exported step).
 
     .venv/bin/python scripts/reference_report.py --card weights/README.md \\
         --weights weights/reference_256.safetensors \\
@@ -91,9 +92,11 @@ def release_status(weights: Path) -> str:
 
 
 def card_log(card: Path) -> pd.DataFrame:
-    """The card's training log rows: images seen and the quick Kodak24 scores (all buckets)."""
+    """The card's training log rows (its first table under ``## Training log``, up to the next
+    heading): images seen and the quick Kodak24 scores (all buckets)."""
+    section = card.read_text().split("## Training log", 1)[-1].split("\n#", 1)[0]
     rows = []
-    for line in card.read_text().splitlines():
+    for line in section.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if len(cells) == 8 and re.fullmatch(r"\d{4}-\d\d-\d\d", cells[0]):
             images = int(cells[2].replace(",", "")) + int(cells[3].replace(",", ""))
@@ -117,13 +120,31 @@ def card_baselines(card: Path) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=["psnr", "lpips"])
 
 
-def plot_training_log(run: Path, card: Path, path: Path) -> None:
-    """Training loss (mean of 10 logged steps) and the card's quick scores against images."""
-    log = training_log(run)
+def chain_log(runs: list[tuple[str, Path, int | None]]) -> pd.DataFrame:
+    """The training logs of a chain of runs (each started from the previous one's weights), in
+    order, each up to its ``last`` step (the export the next one started from; None: all), its
+    images seen counted on from the previous run's; ``run`` names the link."""
+    parts, offset = [], 0
+    for name, folder, last in runs:
+        log = training_log(folder)
+        if last is not None:
+            log = log[log["step"] <= last]
+        log = log.assign(run=name, **{"train/images_seen": log["train/images_seen"] + offset})
+        parts.append(log)
+        offset = int(log["train/images_seen"].max())
+    return pd.concat(parts, ignore_index=True)
+
+
+def plot_training_log(runs: list[tuple[str, Path, int | None]], card: Path, path: Path) -> None:
+    """Training loss (mean of 10 logged steps) and the card's quick scores against images seen
+    over the chain of runs; a line where each run and each run's stage 2 begins."""
+    log = chain_log(runs)
     scores, baselines = card_log(card), card_baselines(card)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
-    axes[0].plot(log["train/images_seen"], log["train/loss"], lw=0.5, alpha=0.4)
-    axes[0].plot(log["train/images_seen"], log["train/loss"].rolling(10, min_periods=1).mean())
+    for _, part in log.groupby("run", sort=False):
+        axes[0].plot(part["train/images_seen"], part["train/loss"], lw=0.5, alpha=0.4, c="C0")
+        smooth = part["train/loss"].rolling(10, min_periods=1).mean()
+        axes[0].plot(part["train/images_seen"], smooth, c="C0")
     axes[0].set(ylabel="training loss (Eq. 7)", yscale="log")
     for axis, metric, label in ((axes[1], "psnr", "PSNR (dB)"), (axes[2], "lpips", "LPIPS")):
         axis.plot(scores["images"], scores[metric], marker="o", label="model")
@@ -133,22 +154,35 @@ def plot_training_log(run: Path, card: Path, path: Path) -> None:
         if len(baselines):
             axis.legend(fontsize="small")
         axis.set(ylabel=f"Kodak24 at 256, all buckets: {label}")
-    phases = {"256x256 crops": "train/images_seen_256", "stage 2": "train/stage"}
-    starts = {  # the images seen when each phase began, for the phases the log has reached
-        text: log.loc[log[column] > (1 if column == "train/stage" else 0), "train/images_seen"]
-        for text, column in phases.items()
-        if column in log
-    }
+    starts = {}  # the images seen when each run, and each run's stage 2, began
+    for name, part in log.groupby("run", sort=False):
+        starts[name if len(runs) > 1 else ""] = (part["train/images_seen"].iloc[0], "--")
+        if "train/stage" in part:
+            stage2 = part.loc[part["train/stage"] > 1, "train/images_seen"]
+            if len(stage2):
+                starts[f"stage 2{f' ({name})' if len(runs) > 1 else ''}"] = (stage2.iloc[0], ":")
     for axis in axes:
         axis.set_xlabel("training images seen")
         axis.grid(alpha=0.3)
-        for text, seen in starts.items():
-            if len(seen):
-                axis.axvline(seen.iloc[0], color="grey", ls="--", lw=0.8)
-                axis.text(seen.iloc[0], 1.01, text, transform=axis.get_xaxis_transform())
+        for text, (seen, style) in starts.items():
+            if text:
+                axis.axvline(seen, color="grey", ls=style, lw=0.8)
+                axis.text(seen, 1.01, text, transform=axis.get_xaxis_transform(), rotation=20)
     fig.suptitle("reference model: training log")
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def chain_link(text: str) -> tuple[str, Path, int | None]:
+    """``[NAME=]DIR[@LAST_STEP]``: one run of the chain."""
+    name, _, rest = text.rpartition("=")
+    folder, at, last = rest.partition("@")
+    folder = Path(folder).expanduser()
+    if not (folder / "csv").is_dir() or (at and not last.isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"--run expects [NAME=]DIR[@LAST_STEP] with DIR/csv/*/metrics.csv, got {text!r}"
+        )
+    return name or folder.name, folder, int(last) if at else None
 
 
 def named_folder(text: str) -> tuple[str, Path]:
@@ -168,7 +202,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--model", default="reference", help="the model's method name")
     parser.add_argument("--weights", type=Path, help="the released file, for the card's status")
-    parser.add_argument("--run", type=Path, default=CACHE / "runs" / "reference_cpu")
+    parser.add_argument(
+        "--run",
+        type=chain_link,
+        action="append",
+        metavar="[NAME=]DIR[@LAST_STEP]",
+        help="the run's folder; repeated: a chain of runs, in order (default: the CPU run)",
+    )
     parser.add_argument("--plot", type=Path, help="write the training log plot here")
     args = parser.parse_args(argv)
     if args.weights:
@@ -176,7 +216,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.eval:
         replace_section(args.card, evaluation_section(dict(args.eval), args.model), BEGIN, END)
     if args.plot:
-        plot_training_log(args.run, args.card, args.plot)
+        runs = args.run or [chain_link(str(CACHE / "runs" / "reference_cpu"))]
+        plot_training_log(runs, args.card, args.plot)
 
 
 if __name__ == "__main__":

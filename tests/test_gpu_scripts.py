@@ -109,6 +109,8 @@ def test_mixed_precision_runs_after_training_without_room(loader, total_gib, tfl
     late = pick(_table([row], loader, total_gib), seconds=150)  # call 1 ran late
     assert late["MP_MODE"] == "concurrent" and "too little time" in late["MP_REASON"]
     assert late["TRAIN_S"] == 150 - 45 and late["MAX_STEPS"] >= 10
+    skipped = pick(_table([row], loader, total_gib), seconds=570, mp_mode="skip")
+    assert skipped["MP_MODE"] == "skip" and skipped["TRAIN_S"] == 570 - 30 - 15  # all trains
 
 
 def test_pick_config_falls_back_without_a_table(tmp_path, monkeypatch, capsys):
@@ -287,9 +289,13 @@ def _rehearse(tmp_path: Path, mp_mode: str, init: bool) -> tuple[Path, Path]:
         names = set(tar.getnames())
     run = "outputs/reference_256"
     assert {f"{run}/csv/run/metrics.csv", f"{run}/chain.log", f"{run}/chosen.txt"} <= names
-    assert {"outputs/mp/mixed_precision.png", "outputs/bench/gpu_bench.json"} <= names
-    result = json.loads((repo / "outputs" / "mp" / "mixed_precision.json").read_text())
-    assert all(r["all_finite"] for r in result["results"].values())
+    assert "outputs/bench/gpu_bench.json" in names
+    if mp_mode == "skip":  # the proof passed before: nothing of it runs
+        assert not (repo / "outputs" / "mp" / "mixed_precision.json").exists()
+    else:
+        assert "outputs/mp/mixed_precision.png" in names
+        result = json.loads((repo / "outputs" / "mp" / "mixed_precision.json").read_text())
+        assert all(r["all_finite"] for r in result["results"].values())
     chain = (repo / run / "chain.log").read_text()
     if init:
         assert "init weights: .gpu_init" in chain
@@ -310,8 +316,9 @@ def test_gpu_session_rehearsed_on_cpu_from_scratch(tmp_path):
 
 
 @pytest.mark.slow
-def test_gpu_session_rehearsed_on_cpu_from_reference_weights(tmp_path):
-    _rehearse(tmp_path, mp_mode="concurrent", init=True)
+@pytest.mark.parametrize("mp_mode", ["concurrent", "skip"])
+def test_gpu_session_rehearsed_on_cpu_from_reference_weights(tmp_path, mp_mode):
+    _rehearse(tmp_path, mp_mode=mp_mode, init=True)
 
 
 @pytest.mark.slow

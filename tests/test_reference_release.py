@@ -46,6 +46,27 @@ def test_release_refuses_a_run_short_of_its_budget(tmp_path, configs):
     assert f"at step {budget - 1} of {budget}: the budget is not met" in result.stderr
 
 
+def test_release_of_a_chain_export_needs_no_run_budget_and_can_stop_after_evaluating(tmp_path):
+    """EXPORT: the last link of a chain of runs (the card's training log holds the budget) is
+    released whatever the run's own max_steps; EVAL_ONLY stops before the card is written."""
+    export = tmp_path / "gpu" / "pieces-0000003"
+    state = half_state(PConvUNet(layers=3).state_dict())
+    save_pieces(state, export, 2**24, {"step": 3, "epoch": 0})
+    env = {**os.environ, "RUN": str(tmp_path / "no-run"), "EXPORT": str(export)}
+    env |= {"REHEARSAL": str(tmp_path / "out"), "SIZES": "", "EVAL_ONLY": "1"}
+    result = subprocess.run(
+        ["bash", "scripts/reference_release.sh"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"releasing {export} (step 3 of its own run)" in result.stdout
+    assert "EVAL_ONLY" in result.stdout
+    assert load_file(tmp_path / "out" / "weights" / "reference_256.safetensors").keys() == (
+        state.keys()
+    )
+    card = (tmp_path / "out" / "weights" / "README.md").read_text()
+    assert card == (REPO / "weights" / "README.md").read_text()  # not written
+
+
 def test_figure_rows_show_hole_repair_telea_and_original(tmp_path):
     net = PConvUNet(layers=7).eval()
     save_network(net, tmp_path / "net.safetensors")

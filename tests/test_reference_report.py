@@ -157,3 +157,47 @@ def test_the_card_status_names_the_released_files_step_and_sha256(report, tmp_pa
     save_file({"w": torch.ones(3)}, str(weights))  # a file that is not a run's export
     with pytest.raises(SystemExit, match="has no step in its metadata"):
         report["main"](["--card", str(card), f"--weights={weights}"])
+
+
+def _run_log(folder, steps: list[int], images_per_step: int, stage2_from: int) -> None:
+    (folder / "csv" / "version_0").mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "step": steps,
+            "train/loss": [10.0 / (1 + s) for s in steps],
+            "train/images_seen": [(s + 1) * images_per_step for s in steps],
+            "train/stage": [2 if s >= stage2_from else 1 for s in steps],
+        }
+    ).to_csv(folder / "csv" / "version_0" / "metrics.csv", index=False)
+
+
+def test_a_chain_of_runs_counts_images_on_and_stops_each_link_at_its_export(report, tmp_path):
+    """H200 -> CPU (exported at step 3, trained on to 5) -> H200: the CPU link's steps after
+    its export are not part of the chain, and each link's images follow the previous link's."""
+    for name, steps, per_step, stage2 in [
+        ("h200_1", [0, 1, 2], 64, 2), ("cpu", [0, 1, 2, 3, 4, 5], 8, 99), ("h200_2", [0, 1], 64, 1)
+    ]:  # fmt: skip
+        _run_log(tmp_path / name, steps, per_step, stage2)
+    links = [
+        report["chain_link"](f"first={tmp_path / 'h200_1'}"),
+        report["chain_link"](f"{tmp_path / 'cpu'}@3"),
+        report["chain_link"](f"last={tmp_path / 'h200_2'}"),
+    ]
+    assert links[1] == ("cpu", tmp_path / "cpu", 3)
+    log = report["chain_log"](links)
+    assert log["run"].tolist() == ["first"] * 3 + ["cpu"] * 4 + ["last"] * 2
+    # 192 after the first link, + 4 x 8 = 224 after the CPU's step 3, then + 64 a step
+    assert log["train/images_seen"].tolist() == [64, 128, 192, 200, 208, 216, 224, 288, 352]
+    card = tmp_path / "README.md"
+    card.write_text(
+        "## Training log\n\n| date | step | images 128 | images 256 | wall h | loss | P | L |\n"
+        "| 2026-12-04 | 2 | 0 | 192 | 0.1 | 3.0 | 30 / 24.6 | 0.05 / 0.251 |\n"
+        "| 2026-12-04 | 1 | 32 | 320 | 0.2 | 2.4 | 31 / 25.5 | 0.04 / 0.214 |\n\n"
+        "### An earlier run\n\n"
+        "| 2026-12-03 | 9 | 999 | 0 | 9.0 | 9.0 | 20 / 20.0 | 0.09 / 0.300 |\n"
+    )
+    assert report["card_log"](card)["images"].tolist() == [192, 352]  # up to the next heading
+    report["plot_training_log"](links, card, tmp_path / "log.png")
+    assert (tmp_path / "log.png").stat().st_size > 10_000
+    with pytest.raises(Exception, match="DIR"):
+        report["chain_link"](f"{tmp_path / 'cpu'}@three")

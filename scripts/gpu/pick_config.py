@@ -99,7 +99,9 @@ def pick(
     loader = result.get("loader") or {}
     loader_rate = loader.get("images_per_s")
     mode, reason = mp_decision(best, loader_rate, result.get("total_gib"), mp_alone_s)
-    if mp_mode != "auto":
+    if mp_mode == "skip":
+        mode, reason = "skip", "set by MP_MODE: not run"
+    elif mp_mode != "auto":
         mode, reason = mp_mode, f"set by MP_MODE ({reason})"
     train_s = seconds - startup_s - exit_s - (mp_alone_s if mode == "after" else 0.0)
     if mode == "after" and train_s < 120:  # a late start: the proof cannot wait its turn
@@ -148,7 +150,9 @@ def main() -> None:
     parser.add_argument("--mp-alone-s", type=float, default=100.0)
     parser.add_argument("--startup-s", type=float, default=30.0)
     parser.add_argument("--exit-s", type=float, default=15.0)
-    parser.add_argument("--mp-mode", choices=["auto", "concurrent", "after"], default="auto")
+    parser.add_argument(
+        "--mp-mode", choices=["auto", "concurrent", "after", "skip"], default="auto"
+    )
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
     settings = dict(

@@ -12,7 +12,7 @@
 # WINDOW: seconds from now until the chain must be done; by default END_OFFSET (700) s after
 # bench.sh started (outputs/call1_start): ~805 s after the machine was asked for, when it took
 # 90 s to start and 15 s to receive the tree (docs/gpu_runbook.md's time plan).
-#   [BENCH=gpu_bench.json] [MP_MODE=auto|concurrent|after] [INIT=none] [END_OFFSET=700] \
+#   [BENCH=gpu_bench.json] [MP_MODE=auto|concurrent|after|skip] [INIT=none] [END_OFFSET=700] \
 #     bash scripts/gpu/start_runs.sh [WINDOW]
 set -uo pipefail
 source scripts/gpu/setup_device.sh || exit 1
