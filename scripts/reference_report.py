@@ -25,6 +25,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 import pandas as pd
 from reference_log import (  # scripts/: the training log over all starts, the card's sections
     BASELINES_BEGIN,
@@ -163,11 +164,13 @@ def plot_training_log(runs: list[tuple[str, Path, int | None]], card: Path, path
                 starts[f"stage 2{f' ({name})' if len(runs) > 1 else ''}"] = (stage2.iloc[0], ":")
     for axis in axes:
         axis.set_xlabel("training images seen")
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
         axis.grid(alpha=0.3)
-        for text, (seen, style) in starts.items():
-            if text:
-                axis.axvline(seen, color="grey", ls=style, lw=0.8)
-                axis.text(seen, 1.01, text, transform=axis.get_xaxis_transform(), rotation=20)
+        for i, (text, (seen, style)) in enumerate(item for item in starts.items() if item[0]):
+            axis.axvline(seen, color="grey", ls=style, lw=0.8)
+            if axis is axes[0]:  # labelled once, staggered: the starts may be close together
+                y = 1.01 + 0.07 * (i % 3)
+                axis.text(seen, y, text, transform=axis.get_xaxis_transform(), fontsize="small")
     fig.suptitle("reference model: training log")
     fig.savefig(path, dpi=100)
     plt.close(fig)
