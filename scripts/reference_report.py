@@ -25,8 +25,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from matplotlib.ticker import FuncFormatter
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 from reference_log import (  # scripts/: the training log over all starts, the card's sections
     BASELINES_BEGIN,
     BASELINES_END,
