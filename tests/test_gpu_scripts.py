@@ -174,6 +174,25 @@ def test_last_checkpoint_is_exported_when_newer_than_the_last_export(tmp_path):
     assert torch.equal(merged["encoder.0.conv.weight"], state["encoder.0.conv.weight"].half())
 
 
+def test_merging_into_a_file_with_the_same_weights_keeps_its_bytes(tmp_path, capsys):
+    """The merged file's bytes vary between merges (safetensors writes the metadata in no fixed
+    order), so a release run again must not rewrite a committed file that holds these weights."""
+    from pconv_lightning.checkpoints.pieces import main as merge
+
+    half = _net_pieces(tmp_path / "export", 3, 5)
+    out = tmp_path / "released.safetensors"
+    assert merge([str(tmp_path / "export"), str(out)]) == 0
+    before = out.read_bytes()
+    os.utime(out, (0, 0))
+    assert merge([str(tmp_path / "export"), str(out)]) == 0
+    assert "kept" in capsys.readouterr().out
+    assert out.read_bytes() == before and out.stat().st_mtime == 0
+    other = _net_pieces(tmp_path / "other", 3, 6)  # another network
+    assert merge([str(tmp_path / "other"), str(out)]) == 0
+    merged = load_file(out)
+    assert out.stat().st_mtime > 0 and all(torch.equal(merged[k], other[k]) for k in half)
+
+
 def test_newest_reference_weights_are_staged_for_call_2(tmp_path):
     stage_init = _script("stage_init")
     release = tmp_path / "weights" / "reference_256.safetensors"

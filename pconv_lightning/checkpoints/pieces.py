@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -79,6 +81,19 @@ def merge_pieces(folder: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]
     return state, manifest
 
 
+def _holds(path: Path, state: dict[str, Tensor], metadata: dict[str, str]) -> bool:
+    """Whether the safetensors file ``path`` exists with exactly these tensors and metadata."""
+    if not path.is_file():
+        return False
+    with safe_open(str(path), "pt") as f:
+        if (f.metadata() or {}) != metadata or set(f.keys()) != set(state):
+            return False
+        return all(
+            f.get_tensor(k).dtype == v.dtype and torch.equal(f.get_tensor(k), v)
+            for k, v in state.items()
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: merge a folder of pieces into one fp16 safetensors file."""
     parser = argparse.ArgumentParser(
@@ -93,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as err:
         parser.exit(2, f"error: {err}\n")
     metadata = {k: str(v) for k, v in manifest.items() if k not in ("pieces", "sha256")}
+    if _holds(Path(args.out), state, metadata):  # its bytes would differ: metadata order varies
+        print(f"kept {args.out}: it holds these weights and metadata already")
+        return 0
     save_file(state, args.out, metadata=metadata)
     print(f"merged {len(manifest['pieces'])} pieces ({len(state)} tensors) into {args.out}")
     return 0
