@@ -15,8 +15,9 @@
 # the training crops) the model is also run at WORK_SIZE and upscaled (reference@256 in the
 # tables: `pconv inpaint --work-pixels`).
 # EXPORT=<pieces folder> releases that export instead of the run's newest (the last link of a
-# chain of runs: the card's training log holds the budget); EVAL sets where the evaluations go;
-# EVAL_ONLY=1 stops after them.
+# chain of runs: the card's training log holds the budget, and its status and plot are left to
+# the card); EVAL sets where the evaluations go; EVAL_ONLY=1 stops after them. A committed
+# file that holds the export's weights already is kept byte for byte.
 #   bash scripts/reference_release.sh
 # Rehearsal on an unfinished run, writing nothing into the checkout:
 #   REHEARSAL=/tmp/rehearsal PER_CELL=1 bash scripts/reference_release.sh
@@ -81,8 +82,14 @@ if [ -n "${EVAL_ONLY:-}" ]; then
   echo "evaluations done under $EVAL (EVAL_ONLY: card, plot and figure left as they are)"
   exit 0
 fi
-$PY scripts/reference_report.py --card "$DEST/weights/README.md" --run "$RUN" "${evals[@]}" \
-  --weights "$weights" --plot "$DEST/docs/reference_training_log.png"
+if [ -n "${EXPORT:-}" ]; then
+  # a chain: its status and its training log plot (reference_report.py --run per link) are the
+  # card's own; only the evaluation section is written here
+  $PY scripts/reference_report.py --card "$DEST/weights/README.md" "${evals[@]}"
+else
+  $PY scripts/reference_report.py --card "$DEST/weights/README.md" --run "$RUN" "${evals[@]}" \
+    --weights "$weights" --plot "$DEST/docs/reference_training_log.png"
+fi
 $PY scripts/reference_figure.py --checkpoint "$weights" \
   --out "$DEST/docs/reference_repair.jpg"
 echo "released step $steps into $DEST; evaluation reports under $EVAL"

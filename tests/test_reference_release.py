@@ -65,6 +65,16 @@ def test_release_of_a_chain_export_needs_no_run_budget_and_can_stop_after_evalua
     )
     card = (tmp_path / "out" / "weights" / "README.md").read_text()
     assert card == (REPO / "weights" / "README.md").read_text()  # not written
+    env.pop("EVAL_ONLY")  # to the end: the figure; the chain's status and plot stay the card's
+    result = subprocess.run(
+        ["bash", "scripts/reference_release.sh"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "kept" in result.stdout  # the merged file holds these weights already
+    assert (tmp_path / "out" / "docs" / "reference_repair.jpg").is_file()
+    assert not (tmp_path / "out" / "docs" / "reference_training_log.png").exists()
+    card = (tmp_path / "out" / "weights" / "README.md").read_text()
+    assert card == (REPO / "weights" / "README.md").read_text()
 
 
 def test_figure_rows_show_hole_repair_telea_and_original(tmp_path):
