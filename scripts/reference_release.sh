@@ -30,14 +30,12 @@ MASKS=$CACHE/masks/nvidia_eval_odd
 PY=.venv/bin/python
 DEST=${REHEARSAL:-.}
 EVAL=${EVAL:-${REHEARSAL:-$RUN}/eval}
+# EXPORT: the last link of a chain of runs (weights/README.md's training log adds up its budget)
+export=${EXPORT:-$RUN/weights/$(cat "$RUN/weights/LATEST")}
+steps=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$export/pieces.json")
 if [ -n "${EXPORT:-}" ]; then
-  # the last link of a chain of runs (weights/README.md's training log adds up its budget)
-  export=$EXPORT
-  steps=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$export/pieces.json")
   echo "releasing $export (step $steps of its own run): the card's training log holds the budget"
 else
-  export=$RUN/weights/$(cat "$RUN/weights/LATEST")
-  steps=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$export/pieces.json")
   # the budget: max_steps of the configs the run was started with (LightningCLI saves them
   # merged: reference_cpu.yaml, and reference_cpu_continued.yaml on top when continued)
   if [ -z "${REHEARSAL:-}" ] && [ ! -f "$RUN/config.yaml" ]; then

@@ -88,10 +88,11 @@ def _holds(path: Path, state: dict[str, Tensor], metadata: dict[str, str]) -> bo
     with safe_open(str(path), "pt") as f:
         if (f.metadata() or {}) != metadata or set(f.keys()) != set(state):
             return False
-        return all(
-            f.get_tensor(k).dtype == v.dtype and torch.equal(f.get_tensor(k), v)
-            for k, v in state.items()
-        )
+        for k, v in state.items():
+            held = f.get_tensor(k)
+            if held.dtype != v.dtype or not torch.equal(held, v):
+                return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
