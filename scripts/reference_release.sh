@@ -17,7 +17,11 @@
 # EXPORT=<pieces folder> releases that export instead of the run's newest (the last link of a
 # chain of runs: the card's training log holds the budget, and its status and plot are left to
 # the card); EVAL sets where the evaluations go; EVAL_ONLY=1 stops after them. A committed
-# file that holds the export's weights already is kept byte for byte.
+# file that holds the export's weights already is kept byte for byte. WEIGHTS=<a released
+# .safetensors> evaluates that file again where its export is gone (a machine laid anew): no
+# merge, its SHA-256 stamps the evaluations, and only the card's evaluation section is written.
+# Each run's metrics.csv is also copied to weights/evaluation/<data>_<size>/, so that the card's
+# section can be written again from the checkout alone.
 #   bash scripts/reference_release.sh
 # Rehearsal on an unfinished run, writing nothing into the checkout:
 #   REHEARSAL=/tmp/rehearsal PER_CELL=1 bash scripts/reference_release.sh
@@ -30,12 +34,19 @@ MASKS=$CACHE/masks/nvidia_eval_odd
 PY=.venv/bin/python
 DEST=${REHEARSAL:-.}
 EVAL=${EVAL:-${REHEARSAL:-$RUN}/eval}
-# EXPORT: the last link of a chain of runs (weights/README.md's training log adds up its budget)
-export=${EXPORT:-$RUN/weights/$(cat "$RUN/weights/LATEST")}
-steps=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$export/pieces.json")
+chain=${EXPORT:-${WEIGHTS:-}}  # set: the card's training log holds the budget
+if [ -n "${WEIGHTS:-}" ]; then
+  [ -f "$WEIGHTS" ] || { echo "WEIGHTS=$WEIGHTS: no such file (a released .safetensors)" >&2; exit 1; }
+  steps=$($PY -c "import sys; from safetensors import safe_open; print((safe_open(sys.argv[1], 'np').metadata() or {}).get('step', '?'))" "$WEIGHTS")
+  echo "evaluating the released $WEIGHTS (step $steps of its own run) again"
+else
+  # EXPORT: the last link of a chain of runs (weights/README.md's training log adds up its budget)
+  export=${EXPORT:-$RUN/weights/$(cat "$RUN/weights/LATEST")}
+  steps=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$export/pieces.json")
+fi
 if [ -n "${EXPORT:-}" ]; then
   echo "releasing $export (step $steps of its own run): the card's training log holds the budget"
-else
+elif [ -z "$chain" ]; then
   # the budget: max_steps of the configs the run was started with (LightningCLI saves them
   # merged: reference_cpu.yaml, and reference_cpu_continued.yaml on top when continued)
   if [ -z "${REHEARSAL:-}" ] && [ ! -f "$RUN/config.yaml" ]; then
@@ -50,11 +61,16 @@ else
 fi
 mkdir -p "$DEST/weights" "$DEST/docs" "$EVAL"
 [ "$DEST" = . ] || cp weights/README.md "$DEST/weights/README.md"
-$PY -m pconv_lightning.checkpoints.pieces "$export" "$DEST/weights/reference_256.safetensors"
-weights=$DEST/weights/reference_256.safetensors
-# the export's manifest (its pieces' SHA-256) names the weights: the merged file's bytes vary,
-# as safetensors writes its metadata in no fixed order
-stamp="$(sha256sum "$export/pieces.json" | cut -d' ' -f1) per-cell ${PER_CELL:-all}"
+if [ -n "${WEIGHTS:-}" ]; then
+  weights=$WEIGHTS
+  stamp="$(sha256sum "$weights" | cut -d' ' -f1) per-cell ${PER_CELL:-all}"
+else
+  $PY -m pconv_lightning.checkpoints.pieces "$export" "$DEST/weights/reference_256.safetensors"
+  weights=$DEST/weights/reference_256.safetensors
+  # the export's manifest (its pieces' SHA-256) names the weights: the merged file's bytes vary,
+  # as safetensors writes its metadata in no fixed order
+  stamp="$(sha256sum "$export/pieces.json" | cut -d' ' -f1) per-cell ${PER_CELL:-all}"
+fi
 evals=()
 for size in ${SIZES-256 512}; do
   for data in kodak24 cbsd68; do
@@ -70,6 +86,8 @@ for size in ${SIZES-256 512}; do
         ${PER_CELL:+--per-cell "$PER_CELL"} ${work:+--work-size "$work"} --out "$out"
       echo "$run_stamp" > "$out/weights.stamp"
     fi
+    mkdir -p "$DEST/weights/evaluation/${data}_$size"
+    cp "$out/metrics.csv" "$DEST/weights/evaluation/${data}_$size/metrics.csv"
     $PY -c "import sys; from PIL import Image; Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2], quality=85)" \
       "$out/examples.png" "$DEST/docs/reference_examples_${data}_$size.jpg"  # 16 MB as PNG at 512
     name=$([ $data = kodak24 ] && echo Kodak24 || echo CBSD68)
@@ -80,7 +98,7 @@ if [ -n "${EVAL_ONLY:-}" ]; then
   echo "evaluations done under $EVAL (EVAL_ONLY: card, plot and figure left as they are)"
   exit 0
 fi
-if [ -n "${EXPORT:-}" ]; then
+if [ -n "$chain" ]; then
   # a chain: its status and its training log plot (reference_report.py --run per link) are the
   # card's own; only the evaluation section is written here
   $PY scripts/reference_report.py --card "$DEST/weights/README.md" "${evals[@]}"

@@ -163,3 +163,43 @@ def test_a_rehearsal_releases_everything_and_keeps_evaluations_of_the_same_expor
     assert Image.open(out / "docs" / "reference_repair.jpg").size == (4 * 388 + 4, 4 * 260 + 4)
     after = released.read_bytes() if released.exists() else None
     assert after == before  # the checkout's released file untouched
+
+
+def test_a_released_file_is_evaluated_again_without_its_export(tmp_path):
+    """WEIGHTS: the released file itself (its export lost with a machine) stamps the evaluations
+    by its SHA-256; the file is not rewritten, each run's metrics.csv is copied beside the card
+    and only the card's evaluation section is written."""
+    weights = tmp_path / "released.safetensors"
+    save_network(PConvUNet(layers=7).eval(), weights)
+    out = tmp_path / "out"
+    stamp = hashlib.sha256(weights.read_bytes()).hexdigest()
+    for run in ("kodak24_256", "cbsd68_256"):
+        _kept_evaluation(out / "eval" / run, f"{stamp} per-cell 1 work-size 128")
+    env = {**os.environ, "RUN": str(tmp_path / "no-run"), "WEIGHTS": str(weights)}
+    env |= {"REHEARSAL": str(out), "PER_CELL": "1", "SIZES": "256", "WORK_SIZE": "128"}
+    result = subprocess.run(
+        ["bash", "scripts/reference_release.sh"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"evaluating the released {weights}" in result.stdout
+    assert result.stdout.count("evaluated with these weights already") == 2
+    assert not (out / "weights" / "reference_256.safetensors").exists()
+    for run in ("kodak24_256", "cbsd68_256"):
+        copied = out / "weights" / "evaluation" / run / "metrics.csv"
+        assert copied.read_bytes() == (out / "eval" / run / "metrics.csv").read_bytes()
+    card = (out / "weights" / "README.md").read_text()
+    assert "| target | Kodak24, 256x256 | CBSD68, 256x256 |" in card
+    status = REPO / "weights" / "README.md"
+    section = status.read_text().split("<!-- status:begin -->")[1].split("<!-- status:end -->")[0]
+    assert section in card  # the status is the card's own
+    assert not (out / "docs" / "reference_training_log.png").exists()
+    assert (out / "docs" / "reference_repair.jpg").is_file()
+
+
+def test_release_names_a_missing_weights_file(tmp_path):
+    env = {**os.environ, "WEIGHTS": str(tmp_path / "none.safetensors")}
+    result = subprocess.run(
+        ["bash", "scripts/reference_release.sh"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert f"WEIGHTS={tmp_path / 'none.safetensors'}: no such file" in result.stderr
