@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -15,14 +14,15 @@ from training_helpers import (
     CONFIGS,
     REPO,
     SAMPLES,
+    USER_MASKS,
     assert_restored,
     record_restored_state,
     tiny_args,
+    user_cache_masks,
 )
 
 from pconv_lightning.cli import cli_main
 from pconv_lightning.masks import StrokeMaskGenerator
-from pconv_lightning.vgg.derive import weights_dir
 
 EXPERIMENTS = sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "base.yaml")
 EXTRA = {
@@ -35,7 +35,6 @@ EXTRA = {
         f"--model.init_weights={REPO / 'weights' / 'reference_256.safetensors'}",  # tmp_path cwd
     ],
 }
-USER_MASKS = "~/.cache/pconv_lightning/masks/nvidia_train_even"
 ON_TOP_OF = {  # configs that only override another
     "reference_cpu_continued.yaml": "reference_cpu.yaml",
     "quickstart_finetune.yaml": "quickstart.yaml",
@@ -47,10 +46,8 @@ ON_TOP_OF = {  # configs that only override another
 def test_every_experiment_config_runs(config: Path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # W&B and any relative output land in tmp
     chain = [config] + ([CONFIGS / ON_TOP_OF[config.name]] if config.name in ON_TOP_OF else [])
-    if any(USER_MASKS in c.read_text() for c in chain):  # made by scripts/reference_cpu.sh
-        monkeypatch.setenv("PCONV_WEIGHTS_DIR", str(weights_dir()))  # the VGG16 stays put
-        monkeypatch.setenv("HOME", str(tmp_path))  # the folder under a temporary home
-        shutil.copytree(SAMPLES / "eval_masks", tmp_path / USER_MASKS[2:])
+    if any(USER_MASKS in c.read_text() for c in chain):
+        user_cache_masks(monkeypatch, tmp_path)
     base = [f"--config={CONFIGS / ON_TOP_OF[config.name]}"] if config.name in ON_TOP_OF else []
     args = ["fit", *base, f"--config={config}", *tiny_args(tmp_path / "run")]
     args += EXTRA.get(config.name, [])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import runpy
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import time
 
 import pytest
 import torch
-from training_helpers import CONFIGS, REPO, SAMPLES
+from training_helpers import CONFIGS, REPO, SAMPLES, user_cache_masks
 
 import pconv_lightning.precision as precision
 from pconv_lightning.cli import cli_main
@@ -23,7 +22,6 @@ from pconv_lightning.data.filelist import FileList, load_file_list
 from pconv_lightning.data.progressive import ProgressiveInpaintingDataModule, SizePhase
 from pconv_lightning.errors import ConfigError
 from pconv_lightning.masks import FileMaskGenerator, MixtureMaskGenerator
-from pconv_lightning.vgg.derive import weights_dir
 
 TINY = [
     "--trainer.enable_progress_bar=false",
@@ -42,11 +40,7 @@ TINY = [
 
 @pytest.mark.slow
 def test_reference_cpu_config_trains_its_phases_and_resumes(tmp_path, monkeypatch):
-    # the config's mask folder under a temporary home (scripts/reference_cpu.sh makes the real one)
-    monkeypatch.setenv("PCONV_WEIGHTS_DIR", str(weights_dir()))  # the VGG16 stays where it is
-    monkeypatch.setenv("HOME", str(tmp_path))
-    masks = tmp_path / ".cache/pconv_lightning/masks/nvidia_train_even"
-    shutil.copytree(SAMPLES / "eval_masks", masks)
+    masks = user_cache_masks(monkeypatch, tmp_path)
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     monkeypatch.chdir(tmp_path)
     root = tmp_path / "run"

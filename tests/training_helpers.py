@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"
 CONFIGS = REPO / "experiments" / "configs"
+# reference_cpu.yaml's training masks: the folder scripts/reference_cpu.sh makes in the user cache
+USER_MASKS = ".cache/pconv_lightning/masks/nvidia_train_even"
 
 
 def tiny_args(root: Path, steps: int = 2, size: int = 64, layers: int = 6) -> list[str]:
@@ -102,3 +105,13 @@ def assert_restored(seen: dict[str, Any], checkpoint: dict[str, Any]) -> None:
             assert torch.equal(seen["optimizer"]["state"][index][name], value), (index, name)
     assert seen["optimizer"]["param_groups"] == saved["param_groups"]
     assert seen["lr_schedulers"] == checkpoint.get("lr_schedulers", [])
+
+
+def user_cache_masks(monkeypatch, home: Path) -> Path:
+    """Make reference_cpu.yaml's user-cache mask folder from the shipped masks, under a temporary
+    ``home`` (the VGG16 weights stay where they are)."""
+    from pconv_lightning.vgg.derive import weights_dir
+
+    monkeypatch.setenv("PCONV_WEIGHTS_DIR", str(weights_dir()))
+    monkeypatch.setenv("HOME", str(home))
+    return Path(shutil.copytree(SAMPLES / "eval_masks", home / USER_MASKS))
