@@ -21,7 +21,7 @@ echo "bootstrap: installing .venv from requirements/lock.txt (first run takes a 
 # compiles torch, Lightning and W&B from source again where PYTHONDONTWRITEBYTECODE is set
 # (as on this project's machines): about 15 s more per `pconv` command and test subprocess.
 .venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -r requirements/lock.txt
-.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps --config-settings editable_mode=compat -e ".[app,export,dev]"
+.venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps --config-settings editable_mode=compat -e ".[app,export,sweep,dev]"
 .venv/bin/python -c "import torch, torchvision; print('bootstrap: torch', torch.__version__, 'torchvision', torchvision.__version__)" >&2
 echo "$want" > .venv/.lock-hash
 .venv/bin/python -m pconv_lightning.vgg.command vgg16
