@@ -1,8 +1,9 @@
 """Loading a trained network without unpickling code: Lightning checkpoints through
 ``torch.load(weights_only=True)``, or plain safetensors files.
 
-The architecture is read from the weights themselves (the number of encoder stages and the
-image channels), so any checkpoint of a :class:`PConvUNet` loads without its config.
+The architecture is read from the weights themselves (the number of encoder stages, the
+image channels, and a ``hole_fill`` buffer for the plain-convolution :class:`ConvUNet`), so any
+checkpoint of either network loads without its config.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from pconv_lightning.errors import ConfigError, InputError, MissingInputError
-from pconv_lightning.models import PConvUNet
+from pconv_lightning.models import ConvUNet, PConvUNet
 
 _ENCODER_STAGE = re.compile(r"^encoder\.(\d+)\.conv\.weight$")
 
@@ -67,7 +68,9 @@ def _describe(state: dict[str, Tensor]) -> str:
     layers = max(stages) + 1
     last = state.get(f"decoder.{layers - 1}.conv.weight")
     out = "?" if last is None else last.shape[0]
-    return f"layers={layers}, in/out channels {state['encoder.0.conv.weight'].shape[1]}/{out}"
+    kind = "ConvUNet " if "hole_fill" in state else ""
+    channels = f"in/out channels {state['encoder.0.conv.weight'].shape[1]}/{out}"
+    return f"{kind}layers={layers}, {channels}"
 
 
 def load_init_weights(net: torch.nn.Module, path: str | Path) -> None:
@@ -103,16 +106,21 @@ def load_init_weights(net: torch.nn.Module, path: str | Path) -> None:
 
 
 def network_from_state_dict(state: dict[str, Tensor]) -> PConvUNet:
-    """A :class:`PConvUNet` built to the shapes in ``state``, with those weights loaded."""
+    """A :class:`PConvUNet` (a :class:`ConvUNet` where ``state`` has ``hole_fill``) built to the
+    shapes in ``state``, with those weights loaded."""
     stages = sorted(int(m.group(1)) for k in state if (m := _ENCODER_STAGE.match(k)))
     if not stages:
         raise ValueError("not a PConvUNet state dict: no encoder.N.conv.weight entries")
     layers = stages[-1] + 1
-    net = PConvUNet(
-        layers=layers,
-        in_channels=state["encoder.0.conv.weight"].shape[1],
-        out_channels=state[f"decoder.{layers - 1}.conv.weight"].shape[0],
-    )
+    shapes = {
+        "layers": layers,
+        "in_channels": state["encoder.0.conv.weight"].shape[1],
+        "out_channels": state[f"decoder.{layers - 1}.conv.weight"].shape[0],
+    }
+    if "hole_fill" in state:
+        net = ConvUNet(**shapes, fill=state["hole_fill"].float().flatten().tolist())
+    else:
+        net = PConvUNet(**shapes)
     net.load_state_dict(state)
     return net
 
