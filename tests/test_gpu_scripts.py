@@ -223,7 +223,9 @@ def test_newest_reference_weights_are_staged_for_call_2(tmp_path):
 
 @pytest.mark.prerequisite(SHARED_MASKS.is_dir(), reason="needs ../shared/data")
 def test_mask_split_halves_every_bucket_and_border_group(tmp_path):
-    even, odd = _script("split_masks").split(SHARED_MASKS, tmp_path / "even", tmp_path / "odd")
+    from pconv_lightning.masks.split import split_even_odd
+
+    even, odd = split_even_odd(SHARED_MASKS, tmp_path / "even", tmp_path / "odd")
     assert (even, odd) == (1000, 1000)
     even_names = {p.name for p in (tmp_path / "even").glob("*.png")}
     odd_names = {p.name for p in (tmp_path / "odd").glob("*.png")}

@@ -74,7 +74,7 @@ class ManifestMasks(MaskSource):
     """
 
     def __init__(self, folder: str | Path, hole_value: int = 255) -> None:
-        self.folder = Path(folder)
+        self.folder = Path(folder).expanduser()
         if not self.folder.is_dir():
             raise MissingInputError(f"evaluation mask folder {self.folder} does not exist")
         self.entries = read_manifest(self.folder)

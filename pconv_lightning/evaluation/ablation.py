@@ -1,37 +1,34 @@
-"""``pconv ablate`` (also ``experiments/ablate_masks.py``): the mask-generator ablation.
+"""``pconv ablate`` (also ``experiments/ablate_masks.py``): compare training configurations with
+seeds, the same budget and the same evaluation pairs, and report what the seeds' spread allows.
 
-Trains the same model with the same budget once per mask-generator config, evaluates every
-run's ``last.ckpt`` on the same fixed evaluation masks with ``pconv evaluate``, and writes one
-comparison report that names the winner per hole-ratio bucket.
-
-For each generator config ``G`` (e.g. ``experiments/configs/masks_boxes.yaml``, run name
-``boxes``) it runs, in this process::
-
-    pconv fit --config BASE --config G --trainer.default_root_dir OUT/runs/NAME OVERRIDES...
-
-so the base experiment, the seed (``seed_everything`` in the configs) and every override after
-``--`` are identical across runs; only ``data.mask_generator`` differs. Then
-``pconv evaluate --no-baselines`` scores all checkpoints in one run on the same pairs.
+Arms are config files on top of a base config (any axis: network, loss weights, masks, data).
+Every arm trains ``--seeds`` times with the seeds 0, 1, ... (``seed_everything`` and
+``data.seed``: initial weights, data order and training masks all change), each run for
+``--images-per-run`` images, and every run is scored on the same fixed pairs of
+``--images`` x ``--masks``. Per arm, bucket and metric the report gives the mean over seeds and
+the seeds' spread, and per arm against ``--reference`` the paired difference over the pairs with
+a 95 % bootstrap interval (resampling photos and seeds): "A better" is printed only where the
+interval excludes 0 (:mod:`pconv_lightning.study.stats`).
 
 Examples::
 
-    # tiny CPU budget on the shipped samples (about a minute)
+    # the study: every option in one file (experiments/studies/proxy.yaml: a CPU proxy)
+    pconv ablate --study experiments/studies/proxy.yaml
+    # two mask generators, 2 seeds each, a tiny CPU budget on the shipped samples
     pconv ablate experiments/configs/masks_shapes.yaml experiments/configs/masks_boxes.yaml \\
-        --base experiments/configs/quickstart.yaml --images data/samples/val \\
-        --masks data/samples/eval_masks --size 128 --out outputs/ablation \\
-        -- --trainer.max_steps=20 --trainer.logger=false
-    # a GPU budget: every masks_*.yaml, 100k steps each, 100 built-in masks per cell
-    pconv ablate experiments/configs/masks_*.yaml --base experiments/configs/imagenet_256.yaml \\
-        --images /data/imagenet/val --limit 600 --builtin-masks 100 --size 256 \\
-        --out outputs/ablation -- --data.train /data/imagenet/train \\
-        --data.val /data/imagenet/val --trainer.max_steps=100000
+        --base experiments/configs/quickstart.yaml --seeds 2 --images-per-run 80 \\
+        --batch-size 4 --images data/samples/val --masks data/samples/eval_masks --size 128 \\
+        --out outputs/ablation -- --trainer.logger=false
+    # arms named by hand, one of several configs: NAME=CONFIG[+CONFIG...]
+    pconv ablate pconv=experiments/studies/arms/pconv.yaml \\
+        conv=experiments/studies/arms/conv_grey.yaml --reference pconv ...
 
-Writes into ``OUT``: ``runs/NAME/`` (each training run), ``evaluation/`` (the full
-``pconv evaluate`` report), ``ablation.md`` (winners per bucket and metric, then every
-generator's scores), ``ablation.csv``, ``winners.csv`` and ``ablation.png`` (PSNR and SSIM
-against the hole ratio, one line per generator). Winners: highest PSNR and SSIM, lowest L1;
-ties go to the generator listed first. ``--reuse`` skips training for runs whose
-``last.ckpt`` already exists (to resume an interrupted ablation).
+Writes into ``--out``: ``scores/`` (each finished run's per-pair scores, info, learning curve and
+example composites: small files to commit), ``report.md``, ``spread.csv``, ``paired.csv``,
+``by_hole_ratio.png``, ``curves.png``, ``examples.png``; training runs go to ``--runs``
+(default ``OUT/runs``; checkpoints and logs). Runs whose scores exist are not trained again, and
+a run with a checkpoint short of its budget resumes from it: run the same command again after a
+stop. ``--report-only`` rewrites the report from ``scores/`` alone.
 """
 
 from __future__ import annotations
@@ -39,172 +36,173 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from pconv_lightning.evaluation.command import main as evaluate_main
+from pconv_lightning.errors import ConfigError, InputError, MissingInputError
+from pconv_lightning.study.design import (
+    Study,
+    arm_from_text,
+    arms_from_mapping,
+    read_study_file,
+)
 
-if TYPE_CHECKING:  # pandas and torch are imported to run, not for `pconv ablate --help`
-    import pandas as pd
-
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False, "l1_hole": False, "lpips": False}
-
-
-def run_name(config: Path) -> str:
-    """``masks_strokes_thin.yaml`` -> ``strokes_thin``."""
-    return config.stem.removeprefix("masks_")
-
-
-def train(base: Path, generator: Path, root: Path, overrides: list[str]) -> Path:
-    """One ``pconv fit`` run; returns its ``last.ckpt``."""
-    from pconv_lightning.training_cli import run  # here: `pconv ablate --help` stays fast
-
-    run(
-        [
-            "fit",
-            f"--config={base}",
-            f"--config={generator}",
-            f"--trainer.default_root_dir={root}",
-            *overrides,
-        ]
-    )
-    checkpoint = root / "checkpoints" / "last.ckpt"
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"the run with {generator} wrote no {checkpoint}")
-    return checkpoint
-
-
-def trained_steps(checkpoint: Path) -> int:
-    """The ``global_step`` stored in a Lightning checkpoint (loaded without pickle)."""
-    import torch
-
-    return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"])
-
-
-def winners(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per bucket (border ``all``, and overall): the best generator for every score."""
-    import pandas as pd
-
-    from pconv_lightning.evaluation.report import ALL, score_columns
-
-    rows = summary[summary["border"] == ALL]
-    table = []
-    for bucket, part in rows.groupby("bucket", sort=False):
-        best = {"bucket": bucket}
-        for metric in score_columns(part):
-            scores = part.set_index("method")[metric]
-            best[metric] = scores.idxmax() if HIGHER_IS_BETTER[metric] else scores.idxmin()
-        table.append(best)
-    return pd.DataFrame(table)
-
-
-def write_comparison(
-    out: Path, summary: pd.DataFrame, runs: dict[str, tuple[Path, int, Path]]
-) -> Path:
-    """``ablation.md``, ``ablation.csv``, ``winners.csv`` and ``ablation.png`` in ``out``."""
-    from pconv_lightning.evaluation.report import (
-        ALL,
-        FLOAT_FORMAT,
-        HEADERS,
-        markdown_table,
-        plot_by_bucket,
-        score_columns,
-    )
-
-    table = summary[summary["border"] == ALL].drop(columns="border")
-    best = winners(summary)
-    table.to_csv(out / "ablation.csv", index=False, float_format=FLOAT_FORMAT)
-    best.to_csv(out / "winners.csv", index=False)
-    scores = score_columns(table)
-    lines = ["# Mask-generator ablation", ""]
-    lines += [
-        f"- {name}: {config}, {steps} steps, checkpoint {checkpoint}"
-        for name, (config, steps, checkpoint) in runs.items()
-    ]
-    lines += [
-        "- evaluation: evaluation/metrics.md (settings, pairs, per border cell)",
-        "",
-        "## Winner per hole-ratio bucket",
-        "",
-        markdown_table(best, {"bucket": "hole (%)", **{m: HEADERS[m] for m in scores}}),
-        "",
-        "## Scores (holes touching the border or not)",
-        "",
-        markdown_table(
-            table,
-            {"bucket": "hole (%)", "method": "generator", "n": "n"}
-            | {m: HEADERS[m] for m in scores},
-        ),
-        "",
-    ]
-    (out / "ablation.md").write_text("\n".join(lines))
-    plot_by_bucket(summary, out / "ablation.png", "mask-generator ablation")
-    return out / "ablation.md"
+DEFAULTS: dict[str, Any] = {
+    "seeds": 2,
+    "images_per_run": None,
+    "batch_size": None,
+    "size": 256,
+    "eval_batch_size": 16,
+    "reference": None,
+    "title": "Comparison",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pconv ablate",
         description=__doc__.split("\n")[0],
-        epilog="Arguments after -- go to every `pconv fit` run unchanged.",
+        epilog="Arguments after -- go to every `pconv fit` run unchanged (after fit_args).",
     )
-    parser.add_argument("generators", type=Path, nargs="+", help="masks_*.yaml configs")
-    parser.add_argument("--base", type=Path, required=True, help="the experiment config")
-    parser.add_argument("--images", type=Path, required=True, help="evaluation image folder")
-    masks = parser.add_mutually_exclusive_group(required=True)
-    masks.add_argument("--masks", type=Path, help="evaluation mask folder")
+    add = parser.add_argument
+    add(
+        "arms", nargs="*", help="[NAME=]CONFIG[+CONFIG...] on top of --base (or `arms:` in --study)"
+    )
+    add("--study", type=Path, help="a study file: these options and `arms:` as YAML")
+    add("--base", type=Path, help="the base experiment config")
+    add("--seeds", type=int, help="runs per arm (seeds 0..N-1) where an arm names none (2)")
+    add("--images-per-run", type=int, help="training images of every run")
+    add("--batch-size", type=int, help="training batch size of every run")
+    add("--reference", help="the arm every other is compared with (default: the first)")
+    add("--images", type=Path, help="evaluation image folder")
+    masks = parser.add_mutually_exclusive_group()
+    masks.add_argument("--masks", type=Path, help="evaluation mask folder (manifest.csv)")
     masks.add_argument("--builtin-masks", type=int, metavar="N", help="seeded set, N per cell")
-    parser.add_argument("--size", type=int, default=256, help="evaluation size")
-    parser.add_argument("--per-cell", type=int, help="pairs per cell (default: #images)")
-    parser.add_argument("--limit", type=int, help="at most N evaluation images")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--device", help="evaluation device (default: cuda if available)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --builtin-masks")
-    parser.add_argument("--reuse", action="store_true", help="keep runs that have last.ckpt")
-    parser.add_argument("--out", type=Path, required=True)
+    add("--size", type=int, help="evaluation size (256)")
+    add("--per-cell", type=int, help="pairs per bucket x border cell (default: #images)")
+    add("--limit", type=int, help="at most N evaluation images")
+    add("--eval-batch-size", type=int, help="evaluation batch size (16)")
+    add("--device", help="evaluation device (default: cuda if available)")
+    add("--out", type=Path, help="report folder (scores/ in it is the study's record)")
+    add("--runs", type=Path, help="training runs folder (default: OUT/runs)")
+    add("--title", help="the report's title")
+    add("--report-only", action="store_true", help="write the report from OUT/scores only")
     return parser
 
 
-def evaluate_args(args: argparse.Namespace, checkpoints: dict[str, Path]) -> list[str]:
-    """The ``pconv evaluate`` command line for the runs' checkpoints."""
-    argv = [f"--checkpoint={name}={path}" for name, path in checkpoints.items()]
-    argv += ["--no-baselines", f"--images={args.images}", f"--out={args.out / 'evaluation'}"]
-    argv += [f"--masks={args.masks}"] if args.masks else [f"--builtin-masks={args.builtin_masks}"]
-    options = {
-        "size": args.size,
-        "per-cell": args.per_cell,
-        "limit": args.limit,
-        "batch-size": args.batch_size,
-        "device": args.device,
-        "seed": args.seed,
-    }
-    return argv + [f"--{k}={v}" for k, v in options.items() if v is not None]
+def resolve(args: argparse.Namespace, overrides: list[str]) -> tuple[Study, str]:
+    """The study the command line and ``--study`` describe (the command line wins)."""
+    file: dict[str, Any] = read_study_file(args.study) if args.study else {}
+    known = set(vars(args)) | {"arms", "fit_args", "photos", "mask_split"}
+    unknown = sorted(set(file) - known)
+    if unknown:
+        raise ConfigError(f"--study {args.study}: unknown option(s) {', '.join(unknown)}")
+
+    def pick(name: str) -> Any:
+        value = getattr(args, name, None)
+        return value if value is not None else file.get(name, DEFAULTS.get(name))
+
+    seeds = int(pick("seeds"))
+    if args.arms:
+        arms = [arm_from_text(text, seeds) for text in args.arms]
+    elif "arms" in file:
+        arms = arms_from_mapping(file["arms"], seeds, args.study)
+    else:
+        raise ConfigError("no arms: give config files or --study with `arms:`")
+    missing = [
+        n for n in ("base", "images", "out", "images_per_run", "batch_size") if pick(n) is None
+    ]
+    if missing:
+        raise ConfigError(
+            f"missing option(s): {', '.join('--' + m.replace('_', '-') for m in missing)}"
+        )
+    masks, builtin = pick("masks"), pick("builtin_masks")
+    if (masks is None) == (builtin is None):
+        raise ConfigError("give exactly one of --masks and --builtin-masks")
+    out = Path(pick("out")).expanduser()
+    study = Study(
+        base=Path(pick("base")),
+        arms=arms,
+        reference=pick("reference") or arms[0].name,
+        images_per_run=int(pick("images_per_run")),
+        batch_size=int(pick("batch_size")),
+        images=Path(pick("images")).expanduser(),
+        masks=None if masks is None else Path(masks).expanduser(),
+        builtin_masks=builtin,
+        size=int(pick("size")),
+        per_cell=pick("per_cell"),
+        limit=pick("limit"),
+        out=out,
+        runs=Path(pick("runs") or out / "runs").expanduser(),
+        device=pick("device"),
+        eval_batch_size=int(pick("eval_batch_size")),
+        fit_args=[*file.get("fit_args", []), *overrides],
+        photos=file.get("photos"),
+        mask_split=file.get("mask_split"),
+    )
+    study.check()
+    return study, str(pick("title"))
 
 
-def run(args: argparse.Namespace, overrides: list[str]) -> Path:
-    """Train every generator, evaluate all runs, write the comparison; returns its path."""
-    import pandas as pd
+def prepare(study: Study) -> None:
+    """Make the study's photo folders and mask halves when its file asks for them."""
+    from pconv_lightning.masks.split import ensure_split
+    from pconv_lightning.study.photos import link_split
 
-    names = [run_name(g) for g in args.generators]
-    if len(set(names)) != len(names):
-        raise ValueError(f"generator configs must have distinct names, got {names}")
-    for config in [args.base, *args.generators]:
-        if not config.is_file():
-            raise FileNotFoundError(f"config {config} does not exist")
-    checkpoints = {}
-    for name, config in zip(names, args.generators, strict=True):
-        root = args.out / "runs" / name
-        checkpoint = root / "checkpoints" / "last.ckpt"
-        if not (args.reuse and checkpoint.is_file()):
-            checkpoint = train(args.base, config, root, overrides)
-        checkpoints[name] = checkpoint
-    if evaluate_main(evaluate_args(args, checkpoints)) != 0:
-        raise RuntimeError(f"the evaluation failed; see above and {args.out / 'evaluation'}")
-    summary = pd.read_csv(args.out / "evaluation" / "metrics.csv", dtype={"bucket": str})
-    runs = {
-        name: (config, trained_steps(checkpoints[name]), checkpoints[name])
-        for name, config in zip(names, args.generators, strict=True)
-    }
-    return write_comparison(args.out, summary, runs)
+    if study.photos:
+        p = study.photos
+        train, evaluation = link_split(
+            Path(p["held_out"]), Path(p["data"]), p["roots"], Path(p["links"]).expanduser()
+        )
+        print(f"pconv ablate: training photos in {train}, evaluation photos in {evaluation}")
+    if study.mask_split:
+        m = study.mask_split
+        made = ensure_split(
+            Path(m["source"]), Path(m["even"]).expanduser(), Path(m["odd"]).expanduser()
+        )
+        if made:
+            print(f"pconv ablate: split the masks of {m['source']} into {m['even']} and {m['odd']}")
+
+
+def study_pairs(study: Study) -> list:
+    """The fixed evaluation pairs (every run is scored on these)."""
+    from pconv_lightning.evaluation.pairs import list_images, make_pairs, remeasure
+    from pconv_lightning.masks.evaluation import make_evaluation_set
+    from pconv_lightning.masks.manifest import read_manifest
+
+    images = list_images(study.images, study.limit)
+    if study.builtin_masks is not None:
+        folder = study.out / "eval_masks"
+        make_evaluation_set(folder, study.builtin_masks, study.size, 0)
+    else:
+        folder = study.masks
+        if not (folder / "manifest.csv").is_file():
+            raise MissingInputError(f"--masks {folder} has no manifest.csv (pconv masks index)")
+    return make_pairs(
+        images, remeasure(read_manifest(folder), study.size), study.per_cell or len(images)
+    )
+
+
+def run(study: Study, title: str, report_only: bool = False) -> Path:
+    """Train and score every run not yet done, then write the report; returns its path."""
+    from pconv_lightning.study.report import write_report
+    from pconv_lightning.study.runs import score, score_file, train
+
+    study.out.mkdir(parents=True, exist_ok=True)
+    if not report_only:
+        prepare(study)
+        pairs = None
+        # seed by seed across the arms: a study stopped early has every arm's first seeds
+        order = [(a, s) for s in range(max(a.seeds for a in study.arms)) for a in study.arms]
+        for arm, seed in order:
+            if seed >= arm.seeds or score_file(study, arm, seed).is_file():
+                continue
+            print(f"pconv ablate: arm {arm.name}, seed {seed}: training", flush=True)
+            checkpoint = train(study, arm, seed)
+            pairs = pairs or study_pairs(study)
+            print(f"pconv ablate: arm {arm.name}, seed {seed}: scoring {len(pairs)} pairs")
+            written = score(study, arm, seed, checkpoint, pairs)
+            print(f"pconv ablate: wrote {written}", flush=True)
+    return write_report(study, title)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,10 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     split = argv.index("--") if "--" in argv else len(argv)
     args = build_parser().parse_args(argv[:split])
     try:
-        report = run(args, argv[split + 1 :])
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        study, title = resolve(args, argv[split + 1 :])
+        report = run(study, title, args.report_only)
+    except (InputError, ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"pconv ablate: error: {err}", file=sys.stderr)
-        return 1
+        return 2
     print(f"wrote {report}")
     return 0
 

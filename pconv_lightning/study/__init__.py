@@ -1,0 +1,1 @@
+"""Comparisons of training configurations with seeds: the study's photos, runs and statistics."""
