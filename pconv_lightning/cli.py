@@ -27,7 +27,14 @@ TOOLS: dict[str, tuple[str, str]] = {
         "pconv_lightning.evaluation.command:main",
         "score checkpoints and baselines by hole-ratio bucket",
     ),
-    "ablate": ("pconv_lightning.evaluation.ablation:main", "the mask-generator ablation"),
+    "ablate": (
+        "pconv_lightning.evaluation.ablation:main",
+        "compare configs with seeds: spread and paired intervals",
+    ),
+    "sweep": (
+        "pconv_lightning.sweeps.command:main",
+        "run a W&B sweep file here, without a W&B server",
+    ),
     "masks": ("pconv_lightning.masks.commands:main", "make, index and measure mask sets"),
     "shards": ("pconv_lightning.data.shards:main", "pack an image folder into litdata shards"),
     "weights": (
