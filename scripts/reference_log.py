@@ -5,7 +5,7 @@ training loss of its last logged steps (:func:`training_log`), and scores the ch
 ``pconv evaluate`` on Kodak24 at 256x256 with the held-back odd-numbered NVIDIA masks (a quick
 run: ``--per-cell`` pairs per bucket x border cell). Prints the Markdown row and, with
 ``--card``, appends it to the card's training log table (the line after its last row).
-With ``--baselines``, Telea, NS and the mean fill are scored on the same pairs too, and their
+With ``--baselines``, Telea, NS, PatchMatch and the mean fill are scored on the same pairs too, and their
 table (the learning curve's yardstick) goes between the card's ``<!-- quick-baselines:begin -->``
 and ``<!-- quick-baselines:end -->``.
 
@@ -68,7 +68,7 @@ def quick_scores(
     run: Path, images: Path, masks: Path, per_cell: int, baselines: bool = False
 ) -> pd.DataFrame:
     """``pconv evaluate``'s summary rows (all borders) by (method, bucket): ``model``, the run's
-    last.ckpt, and with ``baselines`` Telea, NS and the mean fill on the same pairs."""
+    last.ckpt, and with ``baselines`` Telea, NS, PatchMatch and the mean fill on the same pairs."""
     with tempfile.TemporaryDirectory() as out:
         code = evaluate(
             [

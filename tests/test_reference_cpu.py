@@ -84,7 +84,7 @@ def test_reference_cpu_config_trains_its_phases_and_resumes(tmp_path, monkeypatc
     state = log["training_state"](root)
     assert state["step"] == 6 and state["images"] == {64: 4, 128: 12}
     scores = log["quick_scores"](root, SAMPLES / "val", SAMPLES / "eval_masks", 1, True)
-    assert set(scores.index.unique("method")) == {"model", "telea", "ns", "mean"}
+    assert set(scores.index.unique("method")) == {"model", "telea", "ns", "patchmatch", "mean"}
     assert scores.loc[("model", "all"), "n"] >= 4
     card = tmp_path / "README.md"
     markers = f"{log['BASELINES_BEGIN']}\nold\n{log['BASELINES_END']}"

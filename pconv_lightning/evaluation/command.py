@@ -11,7 +11,8 @@ Examples::
 Methods: every ``--checkpoint`` (composited PConvUNet output; none given: the released
 reference model, ``weights/reference_256.safetensors``, when the checkout has it), with
 ``--work-size S`` each also run at SxS and upscaled (``NAME@S``), OpenCV Telea
-and Navier-Stokes (radius 3) and the mean-colour fill, unless ``--no-baselines``. Images are
+and Navier-Stokes (radius 3), PatchMatch (Barnes et al. 2009, seeded) and the mean-colour
+fill, unless ``--no-baselines``. Images are
 resized (shorter side) to ``--size`` and centre-cropped; masks are resized by nearest neighbour
 and their cell is measured at that size. Pairing is described in
 :mod:`pconv_lightning.evaluation.pairs`.
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pconv_lightning.checkpoints import reference
+from pconv_lightning.errors import EXIT_BAD_INPUT, one_line
 from pconv_lightning.masks.evaluation import make_evaluation_set
 from pconv_lightning.masks.manifest import (
     MANIFEST_NAME,
@@ -39,8 +41,9 @@ if TYPE_CHECKING:  # torch and pandas are imported to run, not for `pconv evalua
     from pconv_lightning.evaluation.methods import InpaintingMethod
 
 BASELINES = (
-    "telea and ns (cv2.inpaint, radius 3, on the 8-bit image), mean (mean colour of the valid "
-    "pixels)"
+    "telea and ns (cv2.inpaint, radius 3, on the 8-bit image), patchmatch (Barnes et al. 2009, "
+    "pypatchmatch, 7x7 patches, search seeded with --seed for every image), mean (mean colour of "
+    "the valid pixels)"
 )
 
 
@@ -99,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=positive, default=8)
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --builtin-masks")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of --builtin-masks and of PatchMatch's search"
+    )
     parser.add_argument("--no-baselines", action="store_true", help="checkpoints only")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
@@ -150,7 +155,7 @@ def build_methods(args: argparse.Namespace) -> list[InpaintingMethod]:
             method.check_size(args.size)
         methods += runs
     if not args.no_baselines:
-        methods += baselines()
+        methods += baselines(seed=args.seed)
     if not methods:
         raise ValueError("nothing to evaluate: give --checkpoint or drop --no-baselines")
     return methods
@@ -216,13 +221,14 @@ def run(args: argparse.Namespace) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``pconv evaluate``; bad input prints ``pconv evaluate: error: ...`` and returns 1."""
+    """Run ``pconv evaluate``; bad input prints ``pconv evaluate: error: ...`` (one line) and
+    returns 2, as every pconv command does."""
     args = build_parser().parse_args(argv)
     try:
         report = run(args)
     except (ValueError, FileNotFoundError, RuntimeError) as err:  # incl. UnsafeCheckpointError
-        print(f"pconv evaluate: error: {err}", file=sys.stderr)
-        return 1
+        print(f"pconv evaluate: error: {one_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(f"wrote {report} and the CSV/PNG files next to it")
     return 0
 
