@@ -102,8 +102,9 @@ def arms_from_mapping(mapping: dict[str, Any], seeds: int, source: Path) -> list
     return arms
 
 
-def read_study_file(path: Path) -> dict[str, Any]:
-    """The study file's mapping, with ``~`` expanded in its paths."""
+def read_study_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The study file's options; ``extends: OTHER.yaml`` takes every option of that file first,
+    so a study file can hold only what it changes."""
     if not path.is_file():
         raise MissingInputError(f"--study {path} does not exist")
     data = yaml.safe_load(path.read_text()) or {}
@@ -111,4 +112,9 @@ def read_study_file(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"--study {path}: expected a mapping of options, got {type(data).__name__}"
         )
-    return data
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if Path(parent).resolve() in {p.resolve() for p in (*seen, path)}:
+        raise ConfigError(f"--study {path}: `extends: {parent}` makes a loop")
+    return {**read_study_file(Path(parent), (*seen, path)), **data}
