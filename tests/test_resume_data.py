@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
 from training_helpers import CONFIGS, tiny_args
 
 from pconv_lightning.cli import cli_main
@@ -62,17 +61,27 @@ def test_epoch_sampler_starts_the_resumed_epoch_where_it_stopped():
 
 
 def test_ddp_ranks_share_the_rest_of_the_resumed_epoch():
-    """Lightning's DDP wrapper over the sampler (2 ranks, 2 batches of 3 each trained by each
-    before the stop: 12 samples of 36): the ranks' next 12 keys are the rest of the order."""
-    sampler = EpochSampler(36, shuffle=True, seed=0)
-    sampler.set_epoch(5)
-    whole = list(sampler)
-    sampler.resume_at(5, 12)
-    ranks = [  # as Lightning wraps it: no shuffling of its own, the sampler's order
-        DistributedSamplerWrapper(sampler, num_replicas=2, rank=r, shuffle=False) for r in (0, 1)
-    ]
-    rest = [list(rank)[:12] for rank in ranks]
-    assert len(ranks[0]) == 18 and sorted(rest[0] + rest[1]) == sorted(whole[12:])
+    """2 ranks, 2 batches of 3 trained by each before the stop (12 samples of 36): what they
+    trained is the order's first 12 keys, and after the resume their next 12 keys are the
+    rest, as for 3 ranks resuming the same position."""
+    whole = EpochSampler(36, shuffle=True, seed=0)
+    whole.set_epoch(5)
+    order = list(whole)
+
+    def ranks(count: int, start: int) -> list[list[tuple[int, int]]]:
+        shares = []
+        for rank in range(count):
+            sampler = EpochSampler(36, shuffle=True, seed=0, num_replicas=count, rank=rank)
+            sampler.set_epoch(5)
+            sampler.resume_at(5, start)
+            shares.append(list(sampler))
+        return shares
+
+    assert sorted(k for share in ranks(2, 0) for k in share[:6]) == sorted(order[:12])
+    for count in (2, 3):
+        shares = ranks(count, 12)
+        rest = [key for share in shares for key in share[: 24 // count]]
+        assert len(shares[0]) == 36 // count and sorted(rest) == sorted(order[12:])
 
 
 def test_position_counts_the_samples_of_all_ranks():

@@ -28,6 +28,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
+from pconv_lightning.callbacks.sigterm import SigtermStop
 from pconv_lightning.errors import ConfigError
 
 RUN_ID_KEY = "wandb_run_id"
@@ -117,8 +118,9 @@ def check_steps(path: Path, checkpoint: dict[str, Any], trainer: Trainer) -> Non
 
 
 def prepare_fit(trainer: Trainer, model: LightningModule, ckpt_path: str | None) -> None:
-    """Check ``ckpt_path`` against the config and continue its W&B run; from ``before_fit``."""
-    trainer.callbacks.append(WandbRunId())
+    """Check ``ckpt_path`` against the config and continue its W&B run; from ``before_fit``.
+    Also adds :class:`SigtermStop` (a SIGTERM to one rank stops all after the same step)."""
+    trainer.callbacks.extend([WandbRunId(), SigtermStop()])
     if ckpt_path is None:
         return
     path = find_last(trainer) if ckpt_path == "last" else Path(ckpt_path)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import Dataset, Sampler
+import torch.distributed as dist
+from torch.utils.data import Dataset, DistributedSampler
 
 from pconv_lightning.data.filelist import FileList
 from pconv_lightning.data.images import MAX_PIXELS, UnreadableImageError, load_rgb
@@ -60,43 +62,53 @@ class ImageFolderDataset(Dataset[Item]):
         )
 
 
-class EpochSampler(Sampler[tuple[int, int]]):
-    """Yields ``(epoch, index)`` keys, shuffled per ``(seed, epoch)`` when ``shuffle``.
+class EpochSampler(DistributedSampler):
+    """Yields this rank's ``(epoch, index)`` keys of an order shuffled per ``(seed, epoch)``.
 
-    Lightning calls :meth:`set_epoch` at every epoch start (also through its DDP wrapper),
-    which is how the epoch reaches the dataset in every worker. A run resumed mid-epoch
-    starts that epoch's order where it stopped (:meth:`resume_at`).
+    Lightning calls :meth:`set_epoch` at every epoch start, which is how the epoch reaches the
+    dataset in every worker. The sampler shares the order among the ranks itself (rank ``r`` of
+    ``R`` takes keys ``r, r + R, ...``, padded to equal shares as ``DistributedSampler`` does):
+    Lightning leaves a ``DistributedSampler`` as it is, where it would wrap any other sampler in
+    one that shuffles its keys again. So the keys every rank trained are always the first ones
+    of the order, and a run resumed mid-epoch (:meth:`resume_at`) can start after them, with
+    the same number of ranks or another. ``num_replicas`` and ``rank``: the process group's
+    (one rank without one) unless given.
     """
 
-    def __init__(self, length: int, shuffle: bool, seed: int) -> None:
+    def __init__(
+        self,
+        length: int,
+        shuffle: bool,
+        seed: int,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> None:
+        grouped = dist.is_available() and dist.is_initialized()
+        super().__init__(
+            range(length),
+            num_replicas=num_replicas or (dist.get_world_size() if grouped else 1),
+            rank=rank if rank is not None else (dist.get_rank() if grouped else 0),
+            shuffle=shuffle,
+            seed=seed,
+        )
         self.length = length
-        self.shuffle = shuffle
-        self.seed = seed
-        self.epoch = 0
         self.resume: tuple[int, int] = (0, 0)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose order and masks the next iteration yields."""
-        self.epoch = epoch
-
     def resume_at(self, epoch: int, start: int) -> None:
-        """Iterations of ``epoch`` begin at key ``start`` of its order (the keys before it were
-        trained before the run stopped) and bring those at the end: the length stays the
-        whole epoch's, Lightning counts the resumed epoch's batches from where it stopped and
-        ends it before the moved keys, and Lightning's DDP wrapper, which indexes a list of
-        the whole length, shards the rest of the order among the ranks."""
+        """Iterations of ``epoch`` begin at key ``start`` of its order (the keys of all ranks
+        trained before the run stopped) and bring those at the end: each rank's share keeps the
+        whole epoch's length, and Lightning, which counts the resumed epoch's batches from where
+        it stopped, ends the epoch before the moved keys."""
         self.resume = (epoch, start)
-
-    def __len__(self) -> int:
-        return self.length
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         if self.shuffle:
-            order = torch.randperm(
-                self.length, generator=torch.Generator().manual_seed(self.seed + self.epoch)
-            )
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.length, generator=generator).tolist()
         else:
-            order = torch.arange(self.length)
+            order = list(range(self.length))
         start = self.resume[1] if self.resume[0] == self.epoch else 0
-        order = torch.cat([order[start:], order[:start]])
-        return ((self.epoch, index) for index in order.tolist())
+        order = order[start:] + order[:start]
+        order = (order * math.ceil(self.total_size / max(1, self.length)))[: self.total_size]
+        share = order[self.rank : self.total_size : self.num_replicas]
+        return ((self.epoch, index) for index in share)

@@ -6,13 +6,16 @@ list is written once to ``<cache_dir>/filelists/<sha1 of the absolute root>.txt`
 starts. The cache is reused while its fingerprint matches: the modification times of the root
 and of every top-level entry the list names (a new file in an ImageNet class folder changes
 that folder's time). Changes deeper than one level are not detected: pass ``rescan=True``
-or delete the cache file.
+or delete the cache file. Processes that scan at once (the ranks of several nodes sharing a
+home folder) each write their own temporary file and rename it onto the cache: the last one
+wins, and a reader only ever sees a complete list.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +129,7 @@ def load_file_list(
         relative = scan_images(root)
         if relative:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            tmp = cached.with_suffix(f".{socket.gethostname()}-{os.getpid()}.tmp")
             lines = [_HEADER + _fingerprint(root, relative), *relative]
             tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
             tmp.replace(cached)
