@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -36,6 +37,7 @@ from pconv_lightning.data import InpaintingDataModule
 from pconv_lightning.errors import unwrap_union_error
 from pconv_lightning.module import InpaintingModule
 from pconv_lightning.precision import default_precision
+from pconv_lightning.scoring import output_dir, with_run_config
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 BASE_CONFIG = resources.files("pconv_lightning.configs") / "base.yaml"
@@ -44,7 +46,21 @@ _FOLLOW_ROOT = (_WANDB, "lightning.pytorch.loggers.CSVLogger")
 
 
 class LoggerSaveConfigCallback(SaveConfigCallback):
-    """Saves ``config.yaml`` to the log dir and the full resolved config into the W&B run."""
+    """Saves ``config.yaml`` to the log dir and the full resolved config into the W&B run; a
+    scoring command saves its own to ``<default_root_dir>/<command>/config.yaml`` instead, so
+    it never replaces the training run's."""
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage == "fit" or self.already_saved:
+            super().setup(trainer, pl_module, stage)
+            return
+        if trainer.is_global_zero:
+            folder = Path(output_dir(trainer.default_root_dir, getattr(stage, "value", stage)))
+            folder.mkdir(parents=True, exist_ok=True)
+            path = str(folder / self.config_filename)
+            self.parser.save(self.config, path, skip_none=False, overwrite=True)
+            self.save_config(trainer, pl_module, stage)
+        self.already_saved = trainer.strategy.broadcast(True)
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         config = json.loads(self.parser.dump(self.config, skip_none=False, format="json"))
@@ -74,7 +90,8 @@ class PConvCLI(LightningCLI):
     ``last_checkpoint`` (:class:`LastCheckpoint`: the one ``last.ckpt``, always the newest),
     ``image_grid``, ``bucket_table``, ``budget`` (:class:`TrainingBudget`), ``stage2`` (:class:`Stage2Finetune`, idle until
     ``stage2.at_step`` or ``at_epoch``) and ``prediction_writer`` (``pconv predict``).
-    A W&B or CSV logger's ``save_dir`` follows ``trainer.default_root_dir``.
+    A W&B or CSV logger's ``save_dir`` follows ``trainer.default_root_dir`` (``<default_root_dir>/<command>``
+    for validate, test and predict).
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -113,9 +130,10 @@ class PConvCLI(LightningCLI):
                 rank_zero_info(notice)
         for logger in _loggers(trainer.logger):
             if getattr(logger, "class_path", None) in _FOLLOW_ROOT:
-                logger.init_args.save_dir = trainer.default_root_dir
+                save_dir = output_dir(trainer.default_root_dir, self.subcommand)
+                logger.init_args.save_dir = save_dir
                 # W&B finds the run's git commit from its folder, which must exist by then.
-                Path(trainer.default_root_dir).mkdir(parents=True, exist_ok=True)
+                Path(save_dir).mkdir(parents=True, exist_ok=True)
         if self.subcommand != "fit" and not config.get("ckpt_path"):
             self.parser.error(
                 f"pconv {self.subcommand} needs --ckpt_path: a checkpoint file, or `last` for "
@@ -168,7 +186,10 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips()
 
 
 def run(args: list[str] | None = None) -> PConvCLI:
-    """Run a Lightning subcommand with ``args`` (``None``: ``sys.argv[1:]``)."""
+    """Run a Lightning subcommand with ``args`` (``None``: ``sys.argv[1:]``); a scoring
+    command given a run's checkpoint reads the run's ``config.yaml`` first
+    (:func:`~pconv_lightning.scoring.with_run_config`)."""
+    args = with_run_config(list(sys.argv[1:] if args is None else args))
     with resources.as_file(BASE_CONFIG) as base, warnings.catch_warnings():
         # Messages that tell a user nothing: args are given on purpose (in-process callers such
         # as `pconv ablate` and notebooks); VGG16 is frozen in eval mode by design (and so is
