@@ -8,9 +8,10 @@ venv:
 
 ## The main job: the quick-start experiment on the shipped sample photos (CPU, a few minutes):
 ## the released reference model fine-tuned on them (from scratch: quickstart.yaml alone).
+## QUICKSTART_ARGS: more `pconv fit` arguments (the README test shortens the run with them).
 quickstart: venv
 	$(PY) -m pconv_lightning fit --config experiments/configs/quickstart.yaml \
-		--config experiments/configs/quickstart_finetune.yaml
+		--config experiments/configs/quickstart_finetune.yaml $(QUICKSTART_ARGS)
 
 ## Run the whole test suite (what CI runs).
 test: venv

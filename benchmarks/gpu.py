@@ -4,7 +4,7 @@ peak memory, achieved TFLOP/s (FLOPs of forward + backward counted once per conf
 FlopCounterMode) and its share of the card's dense bf16 peak, and the packed data path alone
 (loader + device augmentation) in images/s.
 
-Targets (issue 19, one H200, ~790 dense bf16 TFLOP/s measured): >= 300 images/s at 256x256
+Targets (one H200, ~790 dense bf16 TFLOP/s measured): >= 300 images/s at 256x256
 bf16 (about 180 GFLOP per image, so about 7% of the peak); PConvUNet / plain <= 1.10 in bf16.
 
 Default: the short table that decides the training settings, inside ``--budget-s`` (110 s):

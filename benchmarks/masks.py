@@ -1,6 +1,6 @@
 """Masks per second per generator at 256 and 512 px on one core.
 
-Target (issue 3): >= 1,000 masks/s at 512x512 for the stroke and shapes generators, so mask
+Target: >= 1,000 masks/s at 512x512 for the stroke and shapes generators, so mask
 generation never limits a GPU. Run: ``.venv/bin/python benchmarks/masks.py [--seconds 1]``.
 """
 

@@ -6,7 +6,7 @@
 #   $RUN/csv/*/metrics.csv      the training log, a folder per start (reference_log.py joins them)
 #   $RUN/wandb/                 the offline W&B run (`wandb sync`)
 #   $RUN/train.log              what the runs printed
-# Start it in the background at the start of a session:
+# Start it in the background:
 #   setsid bash scripts/reference_cpu.sh > /dev/null 2>&1 < /dev/null &
 # Extra arguments go to `pconv fit` (e.g. --model.init_weights FILE after a lost checkpoint).
 set -euo pipefail

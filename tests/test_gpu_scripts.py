@@ -1,9 +1,9 @@
-"""The GPU session's scripts (issue 19: one H200, 15 minutes) rehearsed on the CPU (TINY=1):
-call 1 (benchmark, choice of the settings, start of the training chain and of the
-mixed-precision proof), call 2 (the reference weights arrive, collection of the weight pieces
-and reports), fetch and merge; and their parts: the choice of batch / lr / compile / steps and
-of where the proof runs, stage 2 by time, last.ckpt exported at a deadline, the staging of the
-reference weights, the mask split."""
+"""The time-budgeted GPU run's scripts (docs/gpu.md) rehearsed on the CPU (TINY=1): bench.sh
+and start_runs.sh (benchmark, choice of the settings, start of the training chain and of the
+mixed-precision proof), collect.sh (starting weights that arrive later, collection of the
+weight pieces and reports), fetch and merge; and their parts: the choice of batch / lr /
+compile / steps and of where the proof runs, stage 2 by time, last.ckpt exported at a
+deadline, the staging of the starting weights, the mask split."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def test_mixed_precision_runs_after_training_without_room(loader, total_gib, tfl
     assert chosen["TRAIN_S"] == 570 - 30 - 15 - 100  # the proof's time comes off the training
     forced = pick(_table([row], loader, total_gib), seconds=570, mp_mode="concurrent")
     assert forced["MP_MODE"] == "concurrent" and "MP_MODE" in forced["MP_REASON"]
-    late = pick(_table([row], loader, total_gib), seconds=150)  # call 1 ran late
+    late = pick(_table([row], loader, total_gib), seconds=150)  # a late start
     assert late["MP_MODE"] == "concurrent" and "too little time" in late["MP_REASON"]
     assert late["TRAIN_S"] == 150 - 45 and late["MAX_STEPS"] >= 10
     skipped = pick(_table([row], loader, total_gib), seconds=570, mp_mode="skip")
@@ -193,7 +193,7 @@ def test_merging_into_a_file_with_the_same_weights_keeps_its_bytes(tmp_path, cap
     assert out.stat().st_mtime > 0 and all(torch.equal(merged[k], other[k]) for k in half)
 
 
-def test_newest_reference_weights_are_staged_for_call_2(tmp_path):
+def test_newest_reference_weights_are_staged(tmp_path):
     stage_init = _script("stage_init")
     release = tmp_path / "weights" / "reference_256.safetensors"
     cpu_run = tmp_path / "cpu_run"
@@ -237,7 +237,7 @@ def test_mask_split_halves_every_bucket_and_border_group(tmp_path):
 
 
 def _device_checkout(tmp_path: Path) -> Path:
-    """What call 1 finds on the machine: the scripts and a tiny .gpu/ (pack, masks, VGG)."""
+    """What the GPU host has: the scripts and a tiny .gpu/ (pack, masks, VGG)."""
     repo = tmp_path / "repo"
     repo.mkdir()
     for name in ("pconv_lightning", "benchmarks", "experiments", "scripts"):
@@ -286,20 +286,20 @@ def _returned(out: Path) -> list[str]:
 
 def _rehearse(tmp_path: Path, mp_mode: str, init: bool) -> tuple[Path, Path]:
     repo = _device_checkout(tmp_path)
-    if init:  # prepare.sh's staging: .gpu/init.json now, .gpu_init/ with call 2
+    if init:  # prepare.sh's staging: .gpu/init.json now, .gpu_init/ later
         half = _net_pieces(tmp_path / "export", 6, 11)
         _script("stage_init").stage(tmp_path / "export", tmp_path / "staged",
                                     repo / ".gpu" / "init.json", layers=6)  # fmt: skip
     out = tmp_path / "out"
     bash = _runner(repo, out, MP_MODE=mp_mode)
-    # call 1
+    # measure and start
     assert "| size |" in bash("scripts/gpu/bench.sh")
     log = bash("scripts/gpu/start_runs.sh", "200")  # 200 - 5 - 5 - 20 s: room for "after"
     assert "chosen: batch" in log and f"mixed precision: {mp_mode}" in log
     assert "fallback" not in log  # the benchmark's table decided
     assert _returned(out) == ["bench.log", "chosen.txt", "gpu_bench.csv", "gpu_bench.json"]
     shutil.rmtree(out)
-    # call 2: the carried weights land in .gpu_init before the command runs
+    # collect: the starting weights land in .gpu_init first
     if init:
         shutil.copytree(tmp_path / "staged", repo / ".gpu_init")
     summary = bash("scripts/gpu/collect.sh", "400")
@@ -330,7 +330,7 @@ def _rehearse(tmp_path: Path, mp_mode: str, init: bool) -> tuple[Path, Path]:
 
 
 @pytest.mark.slow
-def test_gpu_session_rehearsed_on_cpu_from_scratch(tmp_path):
+def test_budgeted_run_rehearsed_on_cpu_from_scratch(tmp_path):
     _, merged = _rehearse(tmp_path, mp_mode="after", init=False)
     state = load_file(merged)
     assert "encoder.5.conv.weight" in state and "encoder.6.conv.weight" not in state
@@ -338,7 +338,7 @@ def test_gpu_session_rehearsed_on_cpu_from_scratch(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mp_mode", ["concurrent", "skip"])
-def test_gpu_session_rehearsed_on_cpu_from_reference_weights(tmp_path, mp_mode):
+def test_budgeted_run_rehearsed_on_cpu_from_reference_weights(tmp_path, mp_mode):
     _rehearse(tmp_path, mp_mode=mp_mode, init=True)
 
 

@@ -1,5 +1,6 @@
 """Callbacks of the training suite."""
 
+from pconv_lightning.callbacks.before_after import BeforeAfterTable
 from pconv_lightning.callbacks.bucket_table import BucketMetricsTable
 from pconv_lightning.callbacks.budget import TrainingBudget
 from pconv_lightning.callbacks.image_grid import ImageGridLogger, result_grid
@@ -10,6 +11,7 @@ from pconv_lightning.callbacks.stage2 import Stage2Finetune
 from pconv_lightning.callbacks.wandb_summary import CheckpointMetricSummary
 
 __all__ = [
+    "BeforeAfterTable",
     "BucketMetricsTable",
     "CheckpointMetricSummary",
     "EpochProgressBar",

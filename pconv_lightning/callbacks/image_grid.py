@@ -68,18 +68,28 @@ def labelled(picture: np.ndarray, labels: tuple[str, ...] = COLUMNS) -> np.ndarr
 
 
 class ImageGridLogger(Callback):
-    """From the first validation batch (fixed masks, so the same batch every time) it saves the
-    labelled grid as ``<default_root_dir>/samples/step_XXXXXXX.png`` (global step) and
-    ``samples/latest.png``, and logs the same uint8 picture to W&B or TensorBoard, whichever
-    loggers are configured.
+    """From each validation it saves the labelled grid of ``samples`` (indices into the
+    validation set, fixed masks, so the same pairs every time; default: the first
+    ``max_images``; the first pairs instead when the set is too short for every index),
+    gathered over as many batches as they span, as
+    ``<default_root_dir>/samples/step_XXXXXXX.png`` (global step) and ``samples/latest.png``,
+    and logs the same uint8 picture to W&B or TensorBoard, whichever loggers are configured.
 
     It reuses the validation step's output: no extra forward pass and no train/eval switch
     (that would undo a frozen encoder BatchNorm).
     """
 
-    def __init__(self, max_images: int = 4, key: str = "val/samples") -> None:
+    def __init__(
+        self, max_images: int = 4, key: str = "val/samples", samples: list[int] | None = None
+    ) -> None:
         self.max_images = max_images
         self.key = key
+        self.samples = list(samples) if samples else list(range(max_images))
+        self._rows: dict[int, tuple[Tensor, ...]] = {}
+        self._seen, self._saved = 0, False
+
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._rows, self._seen, self._saved = {}, 0, False
 
     def on_validation_batch_end(
         self,
@@ -90,9 +100,24 @@ class ImageGridLogger(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if batch_idx != 0 or dataloader_idx != 0 or trainer.sanity_checking:
+        if dataloader_idx != 0 or trainer.sanity_checking or self._saved:
             return
-        grid = result_grid(batch["image"], batch["mask"], outputs, self.max_images)
+        first, self._seen = self._seen, self._seen + len(batch["image"])
+        row = (batch["image"], batch["mask"], outputs)
+        for index in range(first, self._seen):
+            if index in self.samples or index < len(self.samples):  # chosen, or a fallback
+                self._rows[index] = tuple(t[index - first : index - first + 1] for t in row)
+        if all(index in self._rows for index in self.samples):
+            self._save(trainer, self.samples)
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._rows and not self._saved:  # a validation set too short for every index
+            self._save(trainer, sorted(self._rows)[: len(self.samples)])
+
+    def _save(self, trainer: Trainer, indices: list[int]) -> None:
+        image, mask, output = (torch.cat([self._rows[i][k] for i in indices]) for k in range(3))
+        self._saved = True
+        grid = result_grid(image, mask, output, len(image))
         picture = labelled(to_uint8(grid))
         step = trainer.global_step
         if trainer.is_global_zero:

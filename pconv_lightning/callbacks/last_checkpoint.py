@@ -14,7 +14,7 @@ class LastCheckpoint(ModelCheckpoint):
     steps (or ``train_time_interval``), after each validation during ``fit`` and when training
     ends, so it always holds the run's newest step. Any other ``ModelCheckpoint`` of the run
     (best by a metric) keeps ``save_last`` off, so no ``last-v1.ckpt`` appears. A run stopped
-    by SIGTERM (Lightning stops it at the end of a batch) saves too, so a stopped session loses
+    by SIGTERM (Lightning stops it at the end of a batch) saves too, so a stopped run loses
     no steps.
     """
 

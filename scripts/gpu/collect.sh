@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Device call 2 (and any later one): blocks until the training chain is done (training, final
-# fp16 export, the mixed-precision proof), then copies to $OUT the newest fp16 weight pieces
-# (<= 15 MB each, at most 4), pieces.json, reports.tar.gz (logs, chosen settings, metrics.csv,
-# the proof's CSV/JSON/PNG, the benchmark tables) and summary.txt: at most 7 files.
+# On the GPU host, step 3: blocks until the training chain is done (training, final fp16
+# export, the mixed-precision proof), then copies to $OUT the newest fp16 weight pieces
+# (<= 15 MB each, SHA-256 in pieces.json), reports.tar.gz (logs, chosen settings, metrics.csv,
+# the proof's CSV/JSON/PNG, the benchmark tables) and summary.txt.
 #   bash scripts/gpu/collect.sh [SECONDS=590] [stop|keep]
-# SECONDS: the most this command may take; give the call's timeout_s less 10. The copy starts
-# COLLECT_S (15) before that. With `stop` (default), a chain still running STOP_S (20) before
-# the copy is stopped: SIGTERM (Lightning writes last.ckpt after the batch; ckpt_pieces.py turns
-# it into pieces when newer than the last export) and no proof after it; `keep` leaves it
-# running (a look in between). When the chain ends with FULL_MIN_S (150) or more to spare and
-# the training succeeded, the full benchmark table (fp32 / 16-mixed, 512) runs in what is left;
-# after a failed training it returns at once, keeping the time for a rerun.
-# Call 2 also brings the reference weights (carry .gpu_init): this script tells the chain.
+# SECONDS: the most this command may take. The copy starts COLLECT_S (15) before that. With
+# `stop` (default), a chain still running STOP_S (20) before the copy is stopped: SIGTERM
+# (Lightning writes last.ckpt after the batch; ckpt_pieces.py turns it into pieces when newer
+# than the last export) and no proof after it; `keep` leaves it running (a look in between).
+# When the chain ends with FULL_MIN_S (150) or more to spare and the training succeeded, the
+# full benchmark table (fp32 / 16-mixed, 512) runs in what is left; after a failed training it
+# returns at once, keeping the time for a rerun.
+# Starting weights that arrive after .gpu/ (in .gpu_init): this script tells the chain.
 set -uo pipefail
 source scripts/gpu/setup_device.sh || exit 1
 SECONDS_MAX=${1:-590}
@@ -21,7 +21,7 @@ RUN=outputs/reference_256
 deadline=$(( $(date +%s) + SECONDS_MAX - COLLECT_S ))
 if [ -d .gpu_init ] && [ ! -f outputs/init_arrived ]; then
   touch outputs/init_arrived
-  echo "reference weights arrived: $(du -sh .gpu_init | cut -f1)"
+  echo "starting weights arrived: $(du -sh .gpu_init | cut -f1)"
 fi
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 finished() { [ -f outputs/chain.done ] && ! alive outputs/mp/mp.pid; }
@@ -41,9 +41,8 @@ fi
 left=$(( deadline - $(date +%s) ))
 train_rc=$(cat $RUN/train.rc 2>/dev/null)
 if finished && [ "$train_rc" != 0 ]; then
-  # the device time left is for a fixed rerun, not the full table (2026-12-04: 244 s of it
-  # went to the table after a training that had stopped in 15 s)
-  echo "the training failed (exit ${train_rc:-none}): no full table; fix and rerun (docs/gpu_runbook.md)"
+  # the time left is for a fixed rerun, not the full table
+  echo "the training failed (exit ${train_rc:-none}): no full table; fix and rerun (docs/gpu.md)"
 elif finished && [ "$left" -ge "$FULL_MIN_S" ]; then
   echo "$left s to spare: the full benchmark table"
   mkdir -p outputs/bench_full

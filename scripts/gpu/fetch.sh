@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# HERE, after a device call: merge the returned fp16 pieces into one safetensors file and
-# unpack the reports.  bash scripts/gpu/fetch.sh FILES_AT [DEST=outputs/gpu_run]
+# Back from the GPU host, with collect.sh's $OUT copied to FILES: merge the fp16 pieces into
+# one safetensors file (the SHA-256 of every piece checked) and unpack the reports.
+#   bash scripts/gpu/fetch.sh FILES [DEST=outputs/gpu_run]
 set -euo pipefail
-FILES=${1:?usage: fetch.sh FILES_AT [DEST]}
+FILES=${1:?usage: fetch.sh FILES [DEST]}
 DEST=${2:-outputs/gpu_run}
 PY=${PY:-python}
 mkdir -p "$DEST"

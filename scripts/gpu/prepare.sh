@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
-# Run HERE (no GPU) from the repository root before the GPU session. Fills the git-ignored
-# folders the device tool carries, and checks that each call fits its 64 MiB (working tree
-# + carried paths):
-#   call 1, carry [".gpu"]:
-#     .gpu/train_pool_256.pack   2,941 photos, 256x256 centre squares, WebP q82, one file
-#     .gpu/masks_train/          the even-numbered half of the NVIDIA test masks (1,000)
-#     .gpu/vgg16_pool3.pth       ImageNet VGG16 conv1_1..conv3_3 (../shared/weights)
-#     .gpu/wheels/               scripts/gpu/wheels.txt for python 3.12, manylinux x86-64
-#     .gpu/init.json             only when reference weights are staged: the run waits for them
-#   call 2, carry [".gpu_init"]: the reference weights (about 52 MB of fp16; scripts/gpu/
-#     stage_init.py: the newest of weights/reference_256.safetensors and the CPU run's export)
+# Builds the bundle a GPU host needs for the reference recipe without internet access, from the
+# repository root of a machine that has the data (no GPU needed). Git-ignored folders:
+#   .gpu/train_pool_256.pack   2,941 photos, 256x256 centre squares, WebP q82, one file
+#   .gpu/masks_train/          the even-numbered half of the NVIDIA test masks (1,000)
+#   .gpu/vgg16_pool3.pth       ImageNet VGG16 conv1_1..conv3_3 (`pconv weights vgg16`, VGG=)
+#   .gpu/wheels/               scripts/gpu/wheels.txt for python 3.12, manylinux x86-64
+#   .gpu/init.json             only when starting weights are staged: the run waits for them
+#   .gpu_init/                 the starting weights (about 52 MB of fp16; scripts/gpu/
+#                              stage_init.py: the newest of weights/reference_256.safetensors
+#                              and the CPU run's export), apart from .gpu/ so that each part
+#                              can travel on its own
 # It also writes outputs/masks_eval_odd/ (the held-back odd-numbered half, with manifest.csv)
-# for `pconv evaluate` on the CPU afterwards; that folder does not travel.
-# Usage: [SHARED=../shared] [PY=/work/main/.venv/bin/python] [INIT=auto|none|PATH] \
+# for `pconv evaluate` afterwards; that folder stays here.
+# LIMIT_MIB: when set, checks that the working tree plus each part stays under it (a transfer
+# limit); a tracked weights/*.safetensors counts with the working tree.
+# SHARED: the folder with data/train_pool_256 and data/nvidia_irregular_masks_test.
+# Usage: [SHARED=../shared] [PY=.venv/bin/python] [INIT=auto|none|PATH] [LIMIT_MIB=N] \
 #          bash scripts/gpu/prepare.sh
 set -euo pipefail
 SHARED=${SHARED:-../shared}
 PY=${PY:-python}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-LIMIT_MIB=63   # the device tool carries at most 64 MiB: working tree + carried paths
+LIMIT_MIB=${LIMIT_MIB:-}
 
 mkdir -p .gpu/wheels
 if [ ! -f .gpu/train_pool_256.pack ]; then
@@ -29,7 +32,10 @@ if [ ! -d .gpu/masks_train ]; then
   $PY scripts/gpu/split_masks.py "$SHARED/data/nvidia_irregular_masks_test" .gpu/masks_train \
     outputs/masks_eval_odd
 fi
-cp "$SHARED/weights/vgg16_pool3.pth" .gpu/vgg16_pool3.pth
+# the loss's VGG16 (pool3): `pconv weights vgg16` derives it (make does), else $SHARED/weights
+VGG=${VGG:-${PCONV_WEIGHTS_DIR:-$HOME/.cache/pconv_lightning/weights}/vgg16_pool3.pth}
+[ -f "$VGG" ] || VGG=$SHARED/weights/vgg16_pool3.pth
+cp "$VGG" .gpu/vgg16_pool3.pth
 $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
   --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
@@ -42,16 +48,12 @@ $PY scripts/gpu/stage_init.py --source "${INIT:-auto}"
 ls -l .gpu/wheels
 du -sh .gpu/* .gpu_init 2>/dev/null | sort -h || true  # .gpu_init: only when staged
 tree_bytes=$(git ls-files -z --cached --others --exclude-standard | xargs -0 cat 2>/dev/null | wc -c)
-call1=$(( (tree_bytes + $(du -sb .gpu | cut -f1)) / 1048576 ))
-call2=$(( (tree_bytes + $(du -sb .gpu_init 2>/dev/null | cut -f1 || echo 0)) / 1048576 ))
-echo "working tree $((tree_bytes / 1048576)) MiB; call 1 (+ .gpu) ${call1} MiB;" \
-  "call 2 (+ .gpu_init) ${call2} MiB (limit ${LIMIT_MIB} each)"
-if [ "$call1" -gt "$LIMIT_MIB" ] || [ "$call2" -gt "$LIMIT_MIB" ]; then
-  if git ls-files --error-unmatch weights/reference_256.safetensors > /dev/null 2>&1; then
-    echo "error: the tracked weights/reference_256.safetensors travels with every call;" \
-      "for the GPU session run: bash scripts/gpu/hide_weights.sh hide (then restore)" >&2
-  else
-    echo "error: over ${LIMIT_MIB} MiB: lower the pack quality" >&2
-  fi
+part1=$(( (tree_bytes + $(du -sb .gpu | cut -f1)) / 1048576 ))
+part2=$(( (tree_bytes + $(du -sb .gpu_init 2>/dev/null | cut -f1 || echo 0)) / 1048576 ))
+echo "working tree $((tree_bytes / 1048576)) MiB; with .gpu ${part1} MiB;" \
+  "with .gpu_init ${part2} MiB${LIMIT_MIB:+ (limit $LIMIT_MIB each)}"
+if [ -n "$LIMIT_MIB" ] && { [ "$part1" -gt "$LIMIT_MIB" ] || [ "$part2" -gt "$LIMIT_MIB" ]; }; then
+  echo "error: over LIMIT_MIB=${LIMIT_MIB}: lower the pack quality, or send" \
+    "weights/reference_256.safetensors (52 MB) only in .gpu_init" >&2
   exit 1
 fi

@@ -1,8 +1,9 @@
-# Sourced at the start of every device call (the machine starts bare): installs the carried
-# wheels once into /tmp/site and puts them, the repository and scripts/gpu (timed_stage2.py)
-# on PYTHONPATH. TINY=1 (the CPU rehearsal here) uses the local environment instead.
+# Sourced by every step on the GPU host: installs the bundle's wheels (.gpu/wheels, for a host
+# without internet; prepare.sh) once into /tmp/site, and puts them, the repository and
+# scripts/gpu (timed_stage2.py) on PYTHONPATH. Results for the user go to $OUT (/tmp/out).
+# TINY=1 (the CPU rehearsal, tests/test_gpu_scripts.py) uses the local environment instead.
 #   source scripts/gpu/setup_device.sh
-if [ -z "${TINY:-}" ] && [ ! -f /tmp/site/.done ]; then
+if [ -z "${TINY:-}" ] && [ ! -f /tmp/site/.done ] && compgen -G ".gpu/wheels/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .gpu/wheels/*.whl && touch /tmp/site/.done || return 1
 fi

@@ -1,7 +1,6 @@
-"""Stage the reference weights the GPU training starts from (network weights only) in the
-git-ignored ``.gpu_init/``, which device call 2 carries (call 1 carries ``.gpu/``: both
-together exceed the tool's 64 MiB), and describe them in ``.gpu/init.json``, which tells the
-device scripts to wait for them.
+"""Stage the weights the GPU training starts from (network weights only) in the git-ignored
+``.gpu_init/``, a part of the bundle apart from ``.gpu/`` (each can travel on its own), and
+describe them in ``.gpu/init.json``, which tells the GPU host's scripts to wait for them.
 
 Sources, ``--source auto`` taking the newest by modification time of those that exist:
 - the released ``weights/reference_256.safetensors`` (fp16, one file);

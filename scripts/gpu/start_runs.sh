@@ -1,29 +1,27 @@
 #!/usr/bin/env bash
-# Device call 1, part 2 (seconds): choose batch / lr / compile / steps and where the
+# On the GPU host, step 2 (seconds): choose batch / lr / compile / steps and where the
 # mixed-precision proof runs from the benchmark table (pick_config.py), then start in their own
-# sessions (setsid: they outlive this call while the machine stays held) and return at once
-# (the `pconv fit` command line is the one tests/test_gpu_scripts.py rehearses; an error in it
-# shows in call 2's summary, which then returns at once):
-#   scripts/gpu/train_chain.sh: [waits for the reference weights of call 2, when prepare.sh
+# process groups (setsid: they outlive this script) and return at once (the `pconv fit` command
+# line is the one tests/test_gpu_scripts.py rehearses; an error in it shows in step 3's summary):
+#   scripts/gpu/train_chain.sh: [waits for the starting weights in .gpu_init, when prepare.sh
 #     staged some: .gpu/init.json] -> the training (reference_256.yaml, ending by WINDOW s
 #     from now) -> [the mixed-precision proof, when it runs after] -> outputs/chain.done
 #   benchmarks/mixed_precision.py, now, when the table shows room for it (MP_MODE=concurrent)
 # TINY=1: the same on the CPU, a few steps (tests/test_gpu_scripts.py).
 # WINDOW: seconds from now until the chain must be done; by default END_OFFSET (700) s after
-# bench.sh started (outputs/call1_start): ~805 s after the machine was asked for, when it took
-# 90 s to start and 15 s to receive the tree (docs/gpu_runbook.md's time plan).
+# bench.sh started (outputs/budget_start).
 #   [BENCH=gpu_bench.json] [MP_MODE=auto|concurrent|after|skip] [INIT=none] [END_OFFSET=700] \
 #     bash scripts/gpu/start_runs.sh [WINDOW]
 set -uo pipefail
 source scripts/gpu/setup_device.sh || exit 1
-call1_start=$(cat outputs/call1_start 2>/dev/null || date +%s)
-WINDOW=${1:-$(( call1_start + ${END_OFFSET:-700} - $(date +%s) ))}
+budget_start=$(cat outputs/budget_start 2>/dev/null || date +%s)
+WINDOW=${1:-$(( budget_start + ${END_OFFSET:-700} - $(date +%s) ))}
 RUN=outputs/reference_256
 mkdir -p $RUN outputs/mp
 rm -f outputs/chain.done outputs/stop outputs/init_arrived
 INIT_EXPECTED= INIT_DESC="none (from scratch)"
 if [ -f .gpu/init.json ] && [ "${INIT:-}" != none ]; then
-  INIT_EXPECTED=1 INIT_DESC="reference weights (with call 2)"
+  INIT_EXPECTED=1 INIT_DESC="starting weights (.gpu_init)"
 fi
 export MP_ALONE_S=${MP_ALONE_S:-100} STARTUP_S=${STARTUP_S:-30} EXIT_S=${EXIT_S:-15}
 picked=$(python3 scripts/gpu/pick_config.py "${BENCH:-outputs/bench/gpu_bench.json}" \

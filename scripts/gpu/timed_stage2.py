@@ -1,6 +1,6 @@
 """Stage 2 for the last fifth of a time-limited run, whatever the step rate turns out to be.
 
-The GPU run is bounded by ``trainer.max_time`` (its 15-minute lease), while ``stage2.at_step``
+A time-budgeted GPU run is bounded by ``trainer.max_time``, while ``stage2.at_step``
 is a step count estimated from the throughput table before the run. This callback moves the
 run's :class:`~pconv_lightning.callbacks.Stage2Finetune` switch to the current step once
 ``fraction`` of ``max_time`` has passed (Lightning's ``Timer``), unless ``at_step`` came first;

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Started by start_runs.sh in its own session; not run by hand.
+# Started by start_runs.sh in its own process group; not run by hand.
 #   train_chain.sh END_AT MP_MODE PCONV_FIT_ARGS...
-# 1. With INIT_EXPECTED=1: waits (INIT_WAIT, 120 s) for call 2's weights (collect.sh touches
-#    outputs/init_arrived once .gpu_init is there) and adds --model.init_weights; without them
-#    by then, trains from scratch and says so.
+# 1. With INIT_EXPECTED=1: waits (INIT_WAIT, 120 s) for the starting weights (collect.sh touches
+#    outputs/init_arrived once .gpu_init is there, which may arrive after .gpu/) and adds
+#    --model.init_weights; without them by then, trains from scratch and says so.
 # 2. The training, its max_time set so that it (and the proof after it, MP_MODE=after) ends by
 #    END_AT (epoch seconds): END_AT - now - STARTUP_S - EXIT_S [- MP_ALONE_S].
 # 3. MP_MODE=after: benchmarks/mixed_precision.py, unless collect.sh asked to stop.
@@ -15,7 +15,7 @@ RUN=outputs/reference_256
 log() { echo "$(date +%T) $*"; }
 init=()
 if [ -n "${INIT_EXPECTED:-}" ]; then
-  log "waiting up to ${INIT_WAIT:-120} s for the reference weights (.gpu_init, device call 2)"
+  log "waiting up to ${INIT_WAIT:-120} s for the starting weights (.gpu_init)"
   for _ in $(seq "${INIT_WAIT:-120}"); do
     [ -f outputs/init_arrived ] && break
     sleep 1
