@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from local_net import free_port
 from training_helpers import REPO
 
 from pconv_lightning.vgg.derive import weights_dir
@@ -21,13 +21,6 @@ from pconv_lightning.vgg.derive import weights_dir
 TESTS = Path(__file__).resolve().parent
 SPLIT = REPO / "scripts" / "gpu" / "split_masks.py"
 MASKS = ".cache/pconv_lightning/masks"  # the split's place in each node's HOME
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def node_env(home: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from pconv_lightning.data.datasets import EpochSampler, ImageFolderDataset
 from pconv_lightning.data.filelist import FileList, load_file_list, spread
+from pconv_lightning.data.object_store import check_shards_url
 from pconv_lightning.data.samples import SampleBuilder, collate
 from pconv_lightning.errors import ConfigError, MissingInputError
 
@@ -118,6 +119,7 @@ class LitdataBackend(StorageBackend):
             )
         if "://" not in source and not (Path(source) / "index.json").is_file():
             raise MissingInputError(f"no litdata shards (index.json) in {source}")
+        check_shards_url(source)
         dataset = StreamingImageDataset(
             source, build, shuffle=train, seed=self.seed, cache_dir=self.cache_dir
         )
