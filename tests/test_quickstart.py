@@ -15,9 +15,10 @@ import pytest
 import torch
 import yaml
 from PIL import Image
+from test_module import tiny_data, tiny_module, tiny_trainer
 from training_helpers import CONFIGS, REPO, SAMPLES, tiny_args
 
-from pconv_lightning.callbacks import ImageGridLogger
+from pconv_lightning.callbacks import FreezeBatchNorm, ImageGridLogger
 from pconv_lightning.cli import cli_main
 from pconv_lightning.models import PConvUNet
 
@@ -26,11 +27,11 @@ QUICKSTART = [
 ]
 
 
-def _resolved(*args: str) -> dict:
-    out = io.StringIO()
-    with redirect_stdout(out), pytest.raises(SystemExit):
+def _resolved(capsys, *args: str) -> dict:
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
         cli_main(["fit", *args, "--print_config"])
-    return yaml.safe_load(out.getvalue())
+    return yaml.safe_load(capsys.readouterr().out)
 
 
 def _generators(config: dict) -> list[tuple[str, dict]]:
@@ -40,10 +41,10 @@ def _generators(config: dict) -> list[tuple[str, dict]]:
     return [(g["class_path"], g["init_args"]) for g in mixture["init_args"]["generators"]]
 
 
-def test_the_finetune_draws_masks_as_the_reference_recipe(monkeypatch):
+def test_the_finetune_draws_masks_as_the_reference_recipe(monkeypatch, capsys):
     monkeypatch.chdir(REPO)
-    quick = _resolved(*QUICKSTART)
-    reference = _resolved(f"--config={CONFIGS / 'reference_256.yaml'}")
+    quick = _resolved(capsys, *QUICKSTART)
+    reference = _resolved(capsys, f"--config={CONFIGS / 'reference_256.yaml'}")
     ours, theirs = _generators(quick), _generators(reference)
     assert (
         [c for c, _ in ours]
@@ -67,6 +68,10 @@ def test_the_finetune_draws_masks_as_the_reference_recipe(monkeypatch):
     assert len(names) == 60 and all((int(n[:5]) // 6) % 2 == 0 for n in names)
     assert quick["model"]["init_weights"] == "weights/reference_256.safetensors"
     assert data(quick)["image_size"] == 256 and quick["trainer"]["num_sanity_val_steps"] == -1
+    assert [c["class_path"].rsplit(".", 1)[1] for c in quick["trainer"]["callbacks"]] == [
+        "BeforeAfterTable",
+        "FreezeBatchNorm",
+    ]
 
 
 def _psnr(net: PConvUNet, loader) -> float:
@@ -144,3 +149,15 @@ def test_the_grid_gathers_the_chosen_pairs_across_batches(tmp_path):
         images[i].mul(255).add(0.5).clamp(0, 255).byte().permute(1, 2, 0).numpy() for i in (1, 4)
     ]
     assert np.array_equal(truth[:8], expected[0]) and np.array_equal(truth[10:18], expected[1])
+
+
+def test_frozen_batchnorm_keeps_every_running_statistic_while_the_weights_train(tmp_path):
+    module = tiny_module()
+    state = {k: v.clone() for k, v in module.net.state_dict().items()}
+    trainer = tiny_trainer(tmp_path, steps=2, callbacks=[FreezeBatchNorm()], limit_val_batches=0)
+    trainer.fit(module, tiny_data())
+    after = module.net.state_dict()
+    statistics = [k for k in state if k.endswith(("running_mean", "running_var"))]
+    assert statistics and all(torch.equal(after[k], state[k]) for k in statistics)
+    weights = [k for k in state if k.endswith("weight")]
+    assert any(not torch.equal(after[k], state[k]) for k in weights)  # it trained

@@ -3,6 +3,7 @@
 from pconv_lightning.callbacks.before_after import BeforeAfterTable
 from pconv_lightning.callbacks.bucket_table import BucketMetricsTable
 from pconv_lightning.callbacks.budget import TrainingBudget
+from pconv_lightning.callbacks.freeze_bn import FreezeBatchNorm
 from pconv_lightning.callbacks.image_grid import ImageGridLogger, result_grid
 from pconv_lightning.callbacks.last_checkpoint import LastCheckpoint
 from pconv_lightning.callbacks.prediction_writer import PredictionWriter
@@ -15,6 +16,7 @@ __all__ = [
     "BucketMetricsTable",
     "CheckpointMetricSummary",
     "EpochProgressBar",
+    "FreezeBatchNorm",
     "ImageGridLogger",
     "LastCheckpoint",
     "PredictionWriter",
