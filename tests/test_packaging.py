@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "pconv_lightning"
 SETUP = configparser.ConfigParser()
 SETUP.read(REPO / "setup.cfg")
-OPTIONAL = {"gradio", "onnx", "onnxruntime", "onnxscript"}  # the modules of [app] and [export]
+# the modules of [app], [export] and [sweep]
+OPTIONAL = {"gradio", "onnx", "onnxruntime", "onnxscript", "sweeps"}
 # Runtime requirements the package uses without importing them by name.
 INDIRECT = {
     "jsonargparse": "LightningCLI parses the configs with it",
@@ -119,7 +120,7 @@ def test_every_requirement_has_a_use():
     unused = set(RUNTIME) - used - set(INDIRECT)
     assert not unused, f"declared in install_requires, never used: {sorted(unused)}"
     assert set(INDIRECT) <= set(RUNTIME)
-    for extra in ("app", "export"):
+    for extra in ("app", "export", "sweep"):
         assert set(EXTRAS[extra]) <= used, extra
 
 

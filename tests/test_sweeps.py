@@ -1,6 +1,7 @@
 """Each W&B sweep file: sample a point as the sweep controller would, have wandb's own agent
 (``Agent._command_run``) build the command line, and run it with a tiny budget from a copy of
-the repository root; W&B summarises val/psnr by the maximum the best checkpoint is chosen by."""
+the repository root; `pconv sweep` builds the same command line; W&B summarises val/psnr by the
+maximum the best checkpoint is chosen by."""
 
 from __future__ import annotations
 
@@ -21,13 +22,15 @@ import yaml
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
-from training_helpers import CONFIGS, REPO, SAMPLES, tiny_args
+from training_helpers import CONFIGS, REPO, SAMPLES, tiny_args, user_cache_masks
 from wandb import wandb_agent
 from wandb.apis.public.sweeps import _validate_config_and_fill_distribution
 from wandb.sdk.launch.sweeps.utils import load_sweep_config
 
 from pconv_lightning.callbacks import CheckpointMetricSummary
 from pconv_lightning.cli import cli_main
+from pconv_lightning.sweeps.records import Point
+from pconv_lightning.sweeps.runner import build_command
 
 SWEEPS = sorted((REPO / "experiments" / "sweeps").glob("*.yaml"))
 BASE_PROJECT = yaml.safe_load((REPO / "pconv_lightning" / "configs" / "base.yaml").read_text())[
@@ -80,21 +83,41 @@ def agent_command(sweep: dict, point: dict, run_id: str, monkeypatch, tmp: Path)
     return call["command"], call["env"]
 
 
+def command_configs(sweep: dict) -> list[str]:
+    return [c for c in sweep["command"] if str(c).endswith(".yaml")]
+
+
 @pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
 def test_sweep_file_is_complete(path: Path):
     sweep = as_the_server_stores_it(path)
-    assert sweep["metric"] == {"name": "val/psnr", "goal": "maximize"}  # as the module logs it
+    # LPIPS, lower is better (val/psnr rewards blur): the file says what each metric rewards
+    assert sweep["metric"] == {"name": "val/lpips", "goal": "minimize"}  # as the module logs it
+    header = path.read_text().split("\nprogram:")[0]
+    assert "val/lpips" in header and "val/psnr" in header and "blur" in header
     assert sweep["project"] == BASE_PROJECT["init_args"]["project"]
     program = REPO / sweep["program"]
     assert program.is_file() and os.access(program, os.X_OK)
     assert sweep["early_terminate"]["type"] == "hyperband"
     assert "${program}" in sweep["command"] and "${args}" in sweep["command"]
-    budget = yaml.safe_load((CONFIGS / "sweep_256.yaml").read_text())["trainer"]
+    budget = yaml.safe_load((REPO / command_configs(sweep)[-1]).read_text())["trainer"]
     validations = budget["max_steps"] // budget["val_check_interval"]
     assert sweep["early_terminate"]["min_iter"] < validations  # the first band is reachable
-    configs = [c for c in sweep["command"] if str(c).endswith(".yaml")]
+    loggers = [logger["class_path"].split(".")[-1] for logger in budget["logger"]]
+    assert "WandbLogger" in loggers  # where the metric is read from, online and offline
+    configs = command_configs(sweep)
     configs += [v for spec in sweep["parameters"].values() for v in spec.get("values", [])]
     assert configs and all((REPO / c).is_file() for c in configs)
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=[p.stem for p in SWEEPS])
+def test_pconv_sweep_builds_the_agents_command(path: Path, tmp_path, monkeypatch):
+    sweep = as_the_server_stores_it(path)
+    rng = np.random.default_rng(1)
+    point = {name: sample(spec, rng) for name, spec in sweep["parameters"].items()}
+    command, _ = agent_command(sweep, point, "run-x", monkeypatch, tmp_path)
+    config = {name: {"value": value} for name, value in point.items()}
+    ours = build_command(sweep, Point(1, "run-x", config), tmp_path / "p.yaml", tmp_path / "p.json")
+    assert ours == command
 
 
 @pytest.mark.slow
@@ -112,6 +135,12 @@ def test_sweep_point_runs_as_the_agent_would(path: Path, tmp_path, monkeypatch):
     overrides += ["--trainer.val_check_interval=2"]
     if "masks_nvidia" in str(point.get("config", "")):
         overrides.append(f"--data.mask_generator.init_args.root={SAMPLES / 'eval_masks'}")
+    if any("studies" in c for c in command_configs(sweep)):  # the study's training masks
+        user_cache_masks(monkeypatch, tmp_path / "home")
+        env = env | {
+            "HOME": os.environ["HOME"],
+            "PCONV_WEIGHTS_DIR": os.environ["PCONV_WEIGHTS_DIR"],
+        }
     root = tmp_path / "checkout"  # the agent runs at the repository root: these two are used
     root.mkdir()
     (root / "experiments").symlink_to(REPO / "experiments")

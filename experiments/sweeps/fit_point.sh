@@ -3,6 +3,8 @@
 # with the sweep file's --config files and the point's --key=value arguments.
 # It trains with the project's interpreter (PCONV_PYTHON, else the .venv that `make` builds) and
 # writes each run under outputs/sweeps/<sweep id>/<run id>/ (the agent sets both ids).
+# `pconv sweep` (offline, no W&B server) runs it the same way and sets PCONV_SWEEP_RUNS, its
+# sweep folder's runs/, in place of outputs/sweeps/<sweep id>.
 set -euo pipefail
 python="${PCONV_PYTHON:-.venv/bin/python}"
 if [[ ! -x "$python" ]]; then
@@ -10,5 +12,5 @@ if [[ ! -x "$python" ]]; then
         "or set PCONV_PYTHON to the interpreter that has pconv_lightning)" >&2
     exit 2
 fi
-root="outputs/sweeps/${WANDB_SWEEP_ID:-no-sweep}/${WANDB_RUN_ID:-no-run}"
+root="${PCONV_SWEEP_RUNS:-outputs/sweeps/${WANDB_SWEEP_ID:-no-sweep}}/${WANDB_RUN_ID:-no-run}"
 exec "$python" -m pconv_lightning fit "$@" --trainer.default_root_dir="$root"
