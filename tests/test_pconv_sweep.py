@@ -35,7 +35,8 @@ HOLE = "model.loss_weights.hole"
 STYLE = "model.loss_weights.style"
 
 # A stand-in program for the machinery's own tests: logs val/lpips = (x - 2)^2 + 1/(i + 1) at
-# each of its `--steps` "validations" to an offline W&B run, `--pause` seconds apart.
+# each of its `--steps` "validations" to an offline W&B run; a weak point (x > 4) waits `--pause`
+# seconds after each.
 FAKE_PROGRAM = """\
 import sys, time, wandb
 args = dict(a.lstrip("-").split("=", 1) for a in sys.argv[1:])
@@ -44,7 +45,7 @@ run = wandb.init(project="pconv-test", config={"note": "x" * int(args.get("pad",
 for i in range(int(args.get("steps", 4))):
     run.log({"val/lpips": (x - 2) ** 2 + 1 / (i + 1), "val/psnr": 20.0 - x + i,
              "trainer/global_step": 2 * i, "blob": "y" * int(args.get("pad", 0))})
-    time.sleep(float(args.get("pause", 0)))
+    time.sleep(float(args.get("pause", 0)) if x > 4 else 0)
 run.finish()
 """
 
@@ -142,36 +143,6 @@ def assert_point_ran_pconv_fit(out: Path, point: Point) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # a few tiny fits: slow on a loaded 2-core machine
-def test_grid_sweep_runs_the_engines_points_through_pconv_fit(tmp_path, at_repo_root):
-    path = tiny_sweep(tmp_path, "grid", {HOLE: {"values": [2.0, 6.0, 12.0]}})
-    out = tmp_path / "sweep"
-    assert cli_main(["sweep", str(path), "--out", str(out), "--poll", "0.5"]) == 0
-    points = sweep_points(out)
-    assert [p.params[HOLE] for p in points] == [2.0, 6.0, 12.0]  # the grid, in order
-    config = engine.load(path)
-    assert [p.config for p in points] == replayed_proposals(config, points, "unused")
-    for point in points:
-        assert_point_ran_pconv_fit(out, point)
-        assert point.command[:2] == ["/usr/bin/env", "experiments/sweeps/fit_point.sh"]
-        assert point.command[-1] == f"--{HOLE}={point.params[HOLE]}"
-    table = rows(config, points)
-    assert [r["val/lpips best"] for r in table] == [min(p.values("val/lpips")) for p in points]
-    summary = (out / "summary.md").read_text()
-    assert "Best point:" in summary and (out / "summary.png").stat().st_size > 0
-    assert (out / "summary.csv").read_text().count("\n") == 4
-    # each run is a plain offline W&B run that `wandb sync` can upload: no sweep id in it,
-    # grouped by the sweep, with the point's parameters in its config
-    sweep_id = json.loads((out / "sweep.json").read_text())["id"]
-    run_file = SweepDir(out).run_file(points[0])
-    assert run_file.parent.name.startswith("offline-run-")
-    run = read_run(run_file).run
-    assert run["id"] == points[0].run_id and run["project"] == "pconv-lightning"
-    assert run["group"] == f"sweep-{sweep_id}" and run["sweep_id"] == ""
-    assert HOLE.encode() in run_file.read_bytes()
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1800)  # a few tiny fits: slow on a loaded 2-core machine
 def test_bayes_sweep_runs_the_engines_proposals(tmp_path, at_repo_root):
     parameters = {
         HOLE: {"distribution": "uniform", "min": 2.0, "max": 12.0},
@@ -193,17 +164,19 @@ def test_bayes_sweep_runs_the_engines_proposals(tmp_path, at_repo_root):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # a few tiny fits: slow on a loaded 2-core machine
-def test_killed_sweep_resumes_without_rerunning_a_finished_point(tmp_path, at_repo_root):
-    path = tiny_sweep(tmp_path, "grid", {HOLE: {"values": [3.0, 9.0]}})
+def test_grid_sweep_killed_between_points_resumes_and_runs_the_engines_points(
+    tmp_path, at_repo_root, capsys
+):
+    path = tiny_sweep(tmp_path, "grid", {HOLE: {"values": [2.0, 6.0, 12.0]}})
     out = tmp_path / "sweep"
-    command = [sys.executable, "-m", "pconv_lightning", "sweep", str(path), "--out", str(out)]
+    command = ["sweep", str(path), "--out", str(out), "--poll", "0.5"]
     sweep = subprocess.Popen(
-        [*command, "--poll", "0.5"],
+        [sys.executable, "-m", "pconv_lightning", *command],
         start_new_session=True,  # the sweep and its points: one group to kill
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 900
     first = None
     while time.monotonic() < deadline and sweep.poll() is None:
         found = sorted((out / "points").glob("001-*.json")) if out.exists() else []
@@ -218,16 +191,33 @@ def test_killed_sweep_resumes_without_rerunning_a_finished_point(tmp_path, at_re
     log = SweepDir(out).runs / first.stem.split("-")[1] / "output.log"
     log_size = log.stat().st_size
 
-    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert first.read_text() == record and log.stat().st_size == log_size
+    assert cli_main(command) == 0
+    assert "; 1 point(s) done" in capsys.readouterr().out
+    assert first.read_text() == record and log.stat().st_size == log_size  # not rerun
     points = sweep_points(out)
-    finished = [p for p in points if p.state == "finished"]
-    assert sorted(p.params[HOLE] for p in finished) == [3.0, 9.0]  # each grid point once
     assert {p.state for p in points} <= {"finished", "interrupted"}
-    assert all(p.params[HOLE] == 9.0 for p in points if p.state == "interrupted")
-    assert "1 point(s) done of" not in resumed.stdout  # a grid has no count
-    assert "1 point(s) done" in resumed.stdout
+    assert all(p.params[HOLE] == 6.0 for p in points if p.state == "interrupted")
+    finished = [p for p in points if p.state == "finished"]
+    assert [p.params[HOLE] for p in finished] == [2.0, 6.0, 12.0]  # the grid, each point once
+    config = engine.load(path)
+    assert [p.config for p in finished] == replayed_proposals(config, finished, "unused")
+    for point in finished:
+        assert_point_ran_pconv_fit(out, point)
+        assert point.command[:2] == ["/usr/bin/env", "experiments/sweeps/fit_point.sh"]
+        assert point.command[-1] == f"--{HOLE}={point.params[HOLE]}"
+    table = [r for r in rows(config, points) if r["state"] == "finished"]
+    assert [r["val/lpips best"] for r in table] == [min(p.values("val/lpips")) for p in finished]
+    summary = (out / "summary.md").read_text()
+    assert "Best point:" in summary and (out / "summary.png").stat().st_size > 0
+    # each run is a plain offline W&B run that `wandb sync` can upload: no sweep id in it,
+    # grouped by the sweep, with the point's parameters in its config
+    sweep_id = json.loads((out / "sweep.json").read_text())["id"]
+    run_file = SweepDir(out).run_file(finished[0])
+    assert run_file.parent.name.startswith("offline-run-")
+    run = read_run(run_file).run
+    assert run["id"] == finished[0].run_id and run["project"] == "pconv-lightning"
+    assert run["group"] == f"sweep-{sweep_id}" and run["sweep_id"] == ""
+    assert HOLE.encode() in run_file.read_bytes()
 
 
 def hand_made(number: int, state: str, values: list[float]) -> Point:
@@ -315,6 +305,7 @@ def test_a_file_the_engine_rejects_fails_in_one_line_naming_the_field(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_rejected_file_prints_one_line_from_the_console(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("program: x.py\nmethod: bayes\nparameters: {a: {min: 1.0, max: 2.0}}\n")
@@ -327,6 +318,25 @@ def test_a_rejected_file_prints_one_line_from_the_console(tmp_path):
     assert done.returncode == 2
     (line,) = done.stderr.splitlines()
     assert line.startswith(f"pconv sweep: error: {path}: metric: ")
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_first_points_all_fail_stops(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WANDB_AGENT_MAX_INITIAL_FAILURES", "2")
+    config = {
+        "method": "grid",
+        "metric": METRIC,
+        "parameters": {"x": {"values": [1, 2, 3]}},
+        "command": [sys.executable, "-c", "import sys; print('no data'); sys.exit(3)", "${args}"],
+    }
+    path = tmp_path / "failing.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "sweep"
+    assert cli_main(["sweep", str(path), "--out", str(out), "--poll", "0.1"]) == 1
+    points = sweep_points(out)
+    assert [(p.state, p.exit_code) for p in points] == [("failed", 3), ("failed", 3)]
+    printed = capsys.readouterr().out
+    assert "failed (exit 3): no data" in printed and "the first 2 points failed" in printed
 
 
 def test_every_sweep_file_of_the_repository_passes_the_engine():

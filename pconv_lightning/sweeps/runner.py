@@ -33,7 +33,7 @@ from pconv_lightning.sweeps import engine
 from pconv_lightning.sweeps.records import INTERRUPTED, Point, SweepDir, new_run_id, now
 from pconv_lightning.sweeps.wandb_runs import find_run_file, finite, read_run
 
-MAX_INITIAL_FAILURES = 3  # as wandb agent: stop when the first points of a start all fail
+MAX_INITIAL_FAILURES = 5  # as wandb agent (WANDB_AGENT_MAX_INITIAL_FAILURES)
 FLUSH_SECONDS = "5"  # WANDB__TRANSACTION_LOG_FLUSH_INTERVAL, unless set: a fresh history
 
 
@@ -331,6 +331,9 @@ class Sweep:
             )
             failures = started = 0
             status = 0
+            from wandb.env import get_agent_max_initial_failures
+
+            max_failures = get_agent_max_initial_failures(MAX_INITIAL_FAILURES)
             try:
                 with interrupts_raise():
                     while target is None or len(done) < target:
@@ -351,7 +354,7 @@ class Sweep:
                         self.report(point)
                         write_summary(self.dir, self.config, points)
                         failures += point.state == "failed"
-                        if failures == started == MAX_INITIAL_FAILURES:
+                        if failures == started == max_failures:
                             self.echo(
                                 f"the first {failures} points failed: stopping "
                                 f"(see {self.dir.runs}/<run id>/output.log)"

@@ -186,9 +186,7 @@ def write_summary(sweep: SweepDir, config: dict[str, Any], points: list[Point]) 
         writer.writeheader()
         writer.writerows(table)
     (sweep.root / "summary.md").write_text(markdown(config, points, table))
-    if (
-        config.get("metric")
-        and points
-        and any("value" not in spec for spec in config["parameters"].values())
-    ):
+    metric = config.get("metric", {}).get("name")
+    scored = any(finite(row.get(f"{metric} best")) for row in table)
+    if scored and any("value" not in spec for spec in config["parameters"].values()):
         plot(config, points, table, sweep.root / "summary.png")
