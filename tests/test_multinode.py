@@ -135,6 +135,10 @@ def test_two_nodes_stop_together_and_resume(tmp_path):
         assert all(n.poll() is None for n in nodes), (tmp_path / "node0.log").read_text()[-3000:]
         time.sleep(0.2)
     nodes[1].send_signal(signal.SIGTERM)
+    for _ in range(600):  # node 1's torchrun passes the signal on to its process
+        if "closing signal SIGTERM" in (tmp_path / "node1.log").read_text():
+            break
+        time.sleep(0.1)
     (log / "go").touch()
     codes = wait_all(nodes, timeout=120)
     logs = [(tmp_path / f"node{r}.log").read_text() for r in (0, 1)]
