@@ -88,7 +88,7 @@ def _psnr(net: PConvUNet, loader) -> float:
 
 @pytest.mark.slow
 def test_the_quick_start_scores_before_the_first_step_and_after_the_last(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(REPO)  # the fine-tune's mask folder is relative to the checkout
     start = PConvUNet(layers=6)
     torch.save(start.state_dict(), tmp_path / "start.pth")
     root = tmp_path / "run"
@@ -97,9 +97,9 @@ def test_the_quick_start_scores_before_the_first_step_and_after_the_last(tmp_pat
         cli = cli_main(
             [
                 "fit",
-                QUICKSTART[0],
+                *QUICKSTART,
                 *tiny_args(root, steps=2),
-                "--trainer.num_sanity_val_steps=-1",  # quickstart.yaml's, which tiny_args turn off
+                "--trainer.num_sanity_val_steps=-1",  # the fine-tune's, which tiny_args turn off
                 "--trainer.check_val_every_n_epoch=1",  # validation at the last step, as
                 "--trainer.val_check_interval=2",  # at step 60 in the quick start
                 "--trainer.logger=false",
