@@ -247,3 +247,104 @@ def test_browser_paint_a_stroke_and_inpaint(server, tmp_path):
     # and the path's points are holes.
     assert _distance_to_polyline(stroke, ys, xs).max() <= BRUSH_RADIUS + 6
     assert all(hole[int(y), int(x)] for x, y in stroke[1:-1])
+
+
+def _portrait_phone_photo(root: Path) -> tuple[Path, np.ndarray]:
+    """A JPEG stored landscape (384x256) with EXIF orientation 6, as phones write portrait
+    photos; returns it and its pixels as displayed (256x384), decoded as `pconv inpaint` does."""
+    from pconv_lightning.data.images import load_rgb
+
+    stored = Image.open(SAMPLES / "val" / "kodim13.jpg").convert("RGB").resize((384, 256))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    path = root / "portrait.jpg"
+    stored.save(path, quality=95, exif=exif.tobytes())
+    displayed = np.asarray(load_rgb(path))
+    assert displayed.shape == (384, 256, 3)  # taller than wide, as displayed
+    return path, displayed
+
+
+def test_the_app_sees_the_photo_as_displayed_like_the_cli(server, tmp_path):
+    """EXIF orientation 6: paint drawn on the photo as displayed is accepted, the result is
+    the photo as displayed, and it is exactly what `pconv inpaint` gives for the same photo,
+    hole and network;
+    a mask drawn on the stored (sideways) pixels is refused, naming both sizes."""
+    from gradio_client import Client, handle_file
+
+    photo, displayed = _portrait_phone_photo(tmp_path)
+    height, width = displayed.shape[:2]
+    paint = np.zeros((height, width, 4), np.uint8)
+    paint[250:300, 60:140] = (255, 0, 160, 180)  # a stroke low on the displayed photo
+    Image.fromarray(paint, "RGBA").save(tmp_path / "paint.png")
+    client = Client(server, verbose=False)
+    editor = {
+        "background": handle_file(str(photo)),
+        "layers": [handle_file(str(tmp_path / "paint.png"))],
+        "composite": None,
+    }
+    (_, result), hole, _ = client.predict(editor, None, "white = hole", api_name="/inpaint")
+    result = np.asarray(Image.open(result).convert("RGB"))
+    hole = np.asarray(Image.open(hole).convert("L")) > 127
+    assert result.shape == displayed.shape and hole.shape == (height, width)
+    assert np.array_equal(hole, paint[..., 3] > 0)
+    assert np.array_equal(result[~hole], displayed[~hole])
+    # `pconv inpaint`, the server's network, the same photo and hole: the same result
+    torch.manual_seed(0)
+    save_network(PConvUNet(layers=4), tmp_path / "net.safetensors")  # as the fixture does
+    Image.fromarray(np.where(hole, 255, 0).astype(np.uint8)).save(tmp_path / "mask.png")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pconv_lightning",
+            "inpaint",
+            f"--checkpoint={tmp_path / 'net.safetensors'}",
+            f"--image={photo}",
+            f"--mask={tmp_path / 'mask.png'}",
+            f"--output={tmp_path / 'cli'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "cli" / "portrait.png")), result)
+    sideways = np.zeros((width, height), np.uint8)  # drawn on the stored pixels
+    sideways[60:140, 100:150] = 255
+    Image.fromarray(sideways).save(tmp_path / "sideways.png")
+    editor["layers"] = []
+    with pytest.raises(Exception, match="the mask is 384x256 but the photo is 256x384"):
+        client.predict(
+            editor, handle_file(str(tmp_path / "sideways.png")), "white = hole", api_name="/inpaint"
+        )
+
+
+def test_grey_and_transparent_photos_keep_their_mode(server, tmp_path):
+    """As in `pconv inpaint`: a grey photo gets a grey result, a transparent one keeps its
+    alpha (the fill is opaque where the hole was); every valid pixel is the upload's."""
+    from gradio_client import Client, handle_file
+
+    rng = np.random.default_rng(4)
+    hole = np.zeros((64, 96), np.uint8)
+    hole[20:40, 30:60] = 255
+    Image.fromarray(hole).save(tmp_path / "hole.png")
+    grey = rng.integers(40, 200, (64, 96), dtype=np.uint8)
+    rgba = rng.integers(40, 200, (64, 96, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    rgba[:, :20, 3] = 0
+    rgba[50:, :, 3] = 100
+    Image.fromarray(grey, "L").save(tmp_path / "grey.png")
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    client = Client(server, verbose=False)
+    inside = hole == 255
+    for name, original, mode in (("grey", grey, "L"), ("rgba", rgba, "RGBA")):
+        editor = {"background": handle_file(str(tmp_path / f"{name}.png")), "layers": []}
+        editor["composite"] = None
+        mask = handle_file(str(tmp_path / "hole.png"))
+        _, _, download = client.predict(editor, mask, "white = hole", api_name="/inpaint")
+        result = Image.open(download)
+        assert result.mode == mode, name
+        pixels = np.asarray(result)
+        assert np.array_equal(pixels[~inside], original[~inside]), name
+        if mode == "RGBA":
+            assert (pixels[inside, 3] == 255).all()

@@ -96,5 +96,5 @@ def test_evaluate_without_any_model_runs_the_baselines_and_says_so(tmp_path, unr
     assert _evaluate(tmp_path / "b") == ["mean", "ns", "telea"]
     assert "no --checkpoint given and no reference model at" in capsys.readouterr().err
     bare = ["evaluate", f"--images={SAMPLES / 'val'}", "--builtin-masks=1", "--no-baselines"]
-    assert cli_main([*bare, f"--out={tmp_path / 'c'}"]) == 1
+    assert cli_main([*bare, f"--out={tmp_path / 'c'}"]) == 2
     assert "error: nothing to evaluate: give --checkpoint" in capsys.readouterr().err

@@ -14,7 +14,7 @@ import torch
 from training_helpers import CONFIGS, REPO, assert_restored, record_restored_state, tiny_args
 
 from pconv_lightning.cli import cli_main
-from pconv_lightning.errors import ConfigError, one_line
+from pconv_lightning.errors import ConfigError, InputError, one_line
 
 # The module-scoped fixture is built once, on one xdist worker, for all the tests here.
 pytestmark = pytest.mark.xdist_group("resume")
@@ -75,7 +75,7 @@ def test_ckpt_path_last_without_a_checkpoint_is_an_error(tmp_path):
 def test_a_truncated_checkpoint_is_an_error_naming_it(trained, tmp_path):
     cut = tmp_path / "cut.ckpt"
     cut.write_bytes((trained / "checkpoints" / "last.ckpt").read_bytes()[:5000])
-    with pytest.raises(ConfigError, match=r"cut\.ckpt: cannot read it as a checkpoint"):
+    with pytest.raises(InputError, match=r"cannot read --ckpt_path .*cut\.ckpt: .*truncated"):
         fit(tmp_path / "run", f"--ckpt_path={cut}", "--trainer.logger=false")
 
 

@@ -30,6 +30,58 @@ class InpaintError(ValueError):
     """A bad upload: the message is shown in the page."""
 
 
+ORIENTATION = 0x0112  # the EXIF tag
+# EXIF orientation -> the transpose that shows the photo as displayed (ImageOps.exif_transpose)
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation of an opened image (1, upright, when it has none)."""
+    try:
+        value = int(image.getexif().get(ORIENTATION, 1))
+    except Exception:  # a broken EXIF block: show it as stored, as viewers do
+        return 1
+    return value if value in _TRANSPOSE else 1
+
+
+def as_displayed(array: np.ndarray, orientation: int) -> np.ndarray:
+    """The pixels of an upload whose EXIF orientation is ``orientation``, turned the way a
+    browser (and ``pconv inpaint``, through ``ImageOps.exif_transpose``) shows them.
+
+    Shape: (H, W[, C]) uint8 -> (H, W[, C]) or (W, H[, C]) uint8.
+    """
+    if orientation not in _TRANSPOSE:
+        return array
+    return np.asarray(Image.fromarray(array).transpose(_TRANSPOSE[orientation]))
+
+
+def photo_as_kept(background: Any) -> np.ndarray:
+    """The uploaded photo in the mode its result keeps, as ``pconv inpaint`` does: grey
+    (``L``) when its colour channels are equal everywhere, with its alpha channel (``LA`` or
+    ``RGBA``) when any pixel is transparent, else RGB.
+
+    Shape: (H, W), (H, W, 3) or (H, W, 4) uint8 -> (H, W), (H, W, 2), (H, W, 3) or (H, W, 4).
+    """
+    array = np.asarray(background)
+    if array.ndim == 2:
+        return array
+    colour, alpha = array[..., :3], array[..., 3] if array.shape[2] == 4 else None
+    grey = bool(
+        (colour[..., 0] == colour[..., 1]).all() and (colour[..., 1] == colour[..., 2]).all()
+    )
+    if alpha is None or (alpha == 255).all():
+        return colour[..., 0].copy() if grey else colour.copy()
+    return np.dstack([colour[..., 0], alpha]) if grey else array.copy()
+
+
 def _rgb(array: np.ndarray) -> np.ndarray:
     """RGB or RGBA uint8 to RGB, transparent areas on white."""
     if array.ndim == 3 and array.shape[2] == 4:
@@ -81,7 +133,7 @@ def editor_inputs(
         hole |= valid == 0
     valid = (~hole).astype(np.uint8)
     try:
-        check_mask(valid, "the hole", hint=": paint over the area to repair, or upload a mask")
+        check_mask(valid, "the photo", hint=": paint over the area to repair, or upload a mask")
     except MaskError as err:
         raise InpaintError(str(err)) from err
     return image, valid

@@ -5,6 +5,7 @@ decoding raise :class:`gradio.Error` naming the upload. Each request is bounded 
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
@@ -23,7 +24,10 @@ from pconv_lightning.app.inputs import (
     INTRO,
     POLARITY,
     InpaintError,
+    as_displayed,
     editor_inputs,
+    exif_orientation,
+    photo_as_kept,
 )
 from pconv_lightning.app.limits import (
     DEFAULT_TIME_LIMIT,
@@ -32,6 +36,7 @@ from pconv_lightning.app.limits import (
     RequestTimeout,
     capped_inpaint,
 )
+from pconv_lightning.inference.command import kept_mode
 from pconv_lightning.inference.predictor import Inpainter
 
 
@@ -63,6 +68,39 @@ def _readable_uploads(component: gr.components.Component, what: str) -> None:
     component.preprocess = wrapped
 
 
+def _upload_orientation(editor: gr.ImageEditor, payload: Any) -> int:
+    """The EXIF orientation of the photo uploaded to ``editor`` (1 when unknown)."""
+    background = getattr(payload, "background", None)
+    if getattr(payload, "id", None) is not None:  # sent in pieces: held in blob storage
+        cached = editor.blob_storage.get(payload.id)
+        background = getattr(cached, "background", None)
+    source = getattr(background, "path", background)
+    if source is None:
+        return 1
+    try:
+        opened = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        with opened as image:
+            return exif_orientation(image)
+    except Exception:  # undecodable: the editor's own decoding reports it
+        return 1
+
+
+def _photo_as_displayed(editor: gr.ImageEditor) -> None:
+    """Turn the editor's photo by its EXIF orientation, as the browser shows it and as
+    ``pconv inpaint`` reads it: the paint layers are drawn on the photo as displayed, and
+    Gradio hands the photo over as stored."""
+    preprocess = editor.preprocess
+
+    def wrapped(payload: Any) -> Any:
+        orientation = _upload_orientation(editor, payload)
+        value = preprocess(payload)
+        if value and value.get("background") is not None and orientation != 1:
+            value["background"] = as_displayed(np.asarray(value["background"]), orientation)
+        return value
+
+    editor.preprocess = wrapped
+
+
 def build_app(
     inpainter: Inpainter,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -83,6 +121,9 @@ def build_app(
             engine = DeadlineEngine(inpainter.engine, time_limit)
             bounded = Inpainter(engine, inpainter.tile_size, inpainter.overlap)
             result, notice = capped_inpaint(bounded, image, valid, work_pixels)
+            kept = photo_as_kept(editor["background"])  # grey stays grey, alpha stays
+            result = kept_mode(kept, result, valid)
+            image = kept
         except (InpaintError, ValueError, OSError, RequestTimeout) as err:
             raise gr.Error(
                 str(err).replace(str(mask_path), "(mask)"), print_exception=False
@@ -125,6 +166,7 @@ def build_app(
                 compare = gr.ImageSlider(label="Original | result", format="png", elem_id="compare")
                 hole = gr.Image(label="Filled hole (white)", format="png", elem_id="hole")
                 download = gr.File(label="Download the result (PNG)", elem_id="download")
+        _photo_as_displayed(editor)
         _readable_uploads(editor, "photo")
         _readable_uploads(mask, "mask")
         button.click(run, [editor, mask, polarity], [compare, hole, download], api_name="inpaint")

@@ -5,7 +5,9 @@ once (without pickle) and compared with the config:
 
 - ``--ckpt_path last`` with no ``last*.ckpt`` in the checkpoint folders is an error (Lightning
   would warn and silently train from step 0);
-- a file that is missing, truncated or not a checkpoint is an error naming it;
+- a file that is missing, truncated, not a checkpoint or in need of pickle is an error naming
+  it (:func:`~pconv_lightning.checkpoints.network.read_weights_file`), and so is a
+  ``--model.init_weights`` file, all before anything is written;
 - a network whose weights differ in shape from the configured one (another ``layers``,
   other channels) is an error naming both sides (Lightning would load it into the config's
   network and fail later, or train another architecture than configured);
@@ -19,16 +21,15 @@ so its rows continue the same W&B run.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
-import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
 from pconv_lightning.callbacks.sigterm import SigtermStop
+from pconv_lightning.checkpoints.network import read_weights_file
 from pconv_lightning.errors import ConfigError
 
 RUN_ID_KEY = "wandb_run_id"
@@ -62,26 +63,30 @@ def find_last(trainer: Trainer) -> Path:
     return max(found, key=lambda p: p.stat().st_mtime)
 
 
-def read_checkpoint(path: Path) -> dict[str, Any] | None:
-    """The checkpoint's contents, or None when it needs pickle (Lightning loads those itself).
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint's contents, read without pickle
+    (:func:`~pconv_lightning.checkpoints.network.read_weights_file`).
 
     Raises:
-        ConfigError: the file is missing, truncated or not a checkpoint.
+        InputError: the file is missing, empty, not a checkpoint, truncated, or needs pickle
+            to load (refused: Lightning would refuse it too, after writing the run's folders).
+        ConfigError: it holds no Lightning ``state_dict``.
     """
-    if not path.is_file():
-        raise ConfigError(f"--ckpt_path {path}: no such file")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except pickle.UnpicklingError:
-        return None
-    except Exception as err:  # truncated zip, not a zip, ...
-        raise ConfigError(
-            f"--ckpt_path {path}: cannot read it as a checkpoint ({str(err).splitlines()[0]}); "
-            "expected a complete Lightning .ckpt (is it truncated?)"
-        ) from err
+    checkpoint = read_weights_file(path, "--ckpt_path", mmap=True)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ConfigError(f"--ckpt_path {path}: not a Lightning checkpoint (no state_dict)")
     return checkpoint
+
+
+def check_init_weights(config: Any) -> None:
+    """``pconv fit --model.init_weights FILE``: the file must be readable without pickle,
+    checked before anything is written (the weights are loaded later, at ``setup``)."""
+    if config.get("subcommand") != "fit":
+        return
+    model = config["fit"].get("model")
+    init = model.get("init_weights") if model is not None else None
+    if init and Path(init).expanduser().is_file():  # missing: load_init_weights says so
+        read_weights_file(Path(init).expanduser(), "--model.init_weights")
 
 
 def _layers(shapes: dict[str, tuple[int, ...]]) -> int:
@@ -125,8 +130,6 @@ def prepare_fit(trainer: Trainer, model: LightningModule, ckpt_path: str | None)
         return
     path = find_last(trainer) if ckpt_path == "last" else Path(ckpt_path)
     checkpoint = read_checkpoint(path)
-    if checkpoint is None:
-        return
     check_architecture(path, checkpoint, model)
     check_steps(path, checkpoint, trainer)
     run_id = checkpoint.get(RUN_ID_KEY)
@@ -143,16 +146,18 @@ def _net_config(net: Any) -> dict[str, Any]:
 
 
 def check_checkpoint_config(config: Any) -> None:
-    """Before LightningCLI copies a checkpoint's hyperparameters over the config: the file
-    must be a readable checkpoint and its network the configured one (same class and
-    arguments), else a :class:`ConfigError` naming both sides."""
+    """Before LightningCLI copies a checkpoint's hyperparameters over the config, and before
+    anything is written: the file (and ``fit``'s ``--model.init_weights``) must be readable
+    without pickle (:func:`check_init_weights`, :func:`read_checkpoint`) and its network the
+    configured one (same class and arguments), else a :class:`ConfigError` naming both sides."""
+    check_init_weights(config)
     subcommand = config.get("subcommand")
     ckpt_path = config[subcommand].get("ckpt_path") if subcommand else None
     if not ckpt_path or (ckpt_path in ("last", "best", "hpc") and not Path(ckpt_path).exists()):
         return
     path = Path(ckpt_path)
     checkpoint = read_checkpoint(path)
-    saved = (checkpoint or {}).get("hyper_parameters", {}).get("net")
+    saved = checkpoint.get("hyper_parameters", {}).get("net")
     if saved is None:
         return
     saved, built = _net_config(saved), _net_config(config[subcommand]["model"]["net"])

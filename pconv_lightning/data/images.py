@@ -8,6 +8,10 @@ Conversions (all to RGB, 8 bits per channel):
   white background, so transparent regions read as white paper rather than arbitrary colour;
 - EXIF orientation is applied, as photo viewers do.
 
+:func:`load_photo` decodes the same way but keeps what a repaired photo must keep: grey stays
+grey (``L``, 8 bits) and transparency stays (``LA`` or ``RGBA``); :func:`photo_rgb` is the RGB
+image a network sees for it (transparent areas on white).
+
 :data:`MAX_PIXELS` is the project's one pixel cap (training data and the app): with
 ``max_pixels`` set, an image above it is refused from the size in its header, before any
 pixel is decoded.
@@ -16,6 +20,7 @@ pixel is decoded.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +53,36 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im if im.mode == "RGB" else im.convert("RGB")
 
 
+def _grey_or_alpha(im: Image.Image) -> Image.Image:
+    """``im`` as ``L``, ``LA``, ``RGB`` or ``RGBA``: grey stays grey (wide grey scaled to 8
+    bits), transparency stays."""
+    if im.mode in _WIDE_GREY or im.mode == "F":
+        return _to_rgb(im).convert("L")  # the same scaling as load_rgb, then one channel
+    if im.mode in ("L", "1"):
+        return im.convert("L")
+    if im.mode in ("LA", "La"):
+        return im.convert("LA")
+    if im.mode == "P" and "transparency" in im.info:
+        return im.convert("RGBA")
+    if im.mode in ("RGBA", "PA", "RGBa"):
+        return im.convert("RGBA")
+    return im if im.mode == "RGB" else im.convert("RGB")
+
+
+def photo_rgb(photo: Image.Image) -> Image.Image:
+    """The RGB image a network sees for a :func:`load_photo` result: grey as three equal
+    channels, transparent areas on white."""
+    return _to_rgb(photo)
+
+
+def load_photo(
+    source: str | Path | bytes | memoryview, name: str | None = None, max_pixels: int | None = None
+) -> Image.Image:
+    """Decode ``source`` like :func:`load_rgb`, but as ``L`` (grey), ``LA`` (grey with
+    alpha), ``RGBA`` (colour with alpha) or ``RGB``: what a repaired photo keeps."""
+    return _decode(source, name, max_pixels, _grey_or_alpha)
+
+
 def load_rgb(
     source: str | Path | bytes | memoryview, name: str | None = None, max_pixels: int | None = None
 ) -> Image.Image:
@@ -57,6 +92,15 @@ def load_rgb(
         UnreadableImageError: naming ``name`` (or the path) when decoding fails for any reason.
         OversizedImageError: the header says more than ``max_pixels`` pixels.
     """
+    return _decode(source, name, max_pixels, _to_rgb)
+
+
+def _decode(
+    source: str | Path | bytes | memoryview,
+    name: str | None,
+    max_pixels: int | None,
+    convert: Callable[[Image.Image], Image.Image],
+) -> Image.Image:
     label = name or (str(source) if isinstance(source, str | Path) else "<bytes>")
     fp = io.BytesIO(source) if isinstance(source, bytes | memoryview) else source
     try:
@@ -72,7 +116,7 @@ def load_rgb(
             im.close()
             raise
         ImageOps.exif_transpose(im, in_place=True)
-        return _to_rgb(im)
+        return convert(im)
     except OversizedImageError:
         raise
     # PIL raises many types on bad input (OSError, SyntaxError, struct.error, EOFError, ...).

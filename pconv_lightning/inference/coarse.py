@@ -47,11 +47,20 @@ def _axis(coords: np.ndarray, factor: int, size: int) -> tuple[np.ndarray, np.nd
     return low, np.minimum(low + 1, size - 1), (pos - low).astype(np.float32)
 
 
-def fill_from(small: np.ndarray, factor: int, target: np.ndarray, where: np.ndarray) -> None:
-    """Write the bilinear upsampling of ``small`` into ``target`` at the pixels ``where``.
+def fill_from(
+    small: np.ndarray,
+    factor: int,
+    target: np.ndarray,
+    where: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> None:
+    """Write the bilinear upsampling of ``small`` into ``target`` at the pixels ``where``;
+    with ``weights``, complete a blend instead: ``target`` holds a weighted sum whose weights
+    add up to ``weights`` (below 1), and the upsampling is added with weight ``1 - weights``.
 
     Shape:
-        - small: (3, h, w) float32, target: (3, H, W) float32, where: (H, W) bool
+        - small: (3, h, w) float32, target: (3, H, W) float32, where: (H, W) bool,
+          weights: (H, W) float32
     """
     _, h, w = small.shape
     for top in range(0, where.shape[0], STRIP):
@@ -63,4 +72,8 @@ def fill_from(small: np.ndarray, factor: int, target: np.ndarray, where: np.ndar
         x0, x1, wx = _axis(xs, factor, w)
         upper = small[:, y0, x0] * (1 - wx) + small[:, y0, x1] * wx
         lower = small[:, y1, x0] * (1 - wx) + small[:, y1, x1] * wx
-        target[:, ys, xs] = upper * (1 - wy) + lower * wy
+        up = upper * (1 - wy) + lower * wy
+        if weights is None:
+            target[:, ys, xs] = up
+        else:
+            target[:, ys, xs] += np.maximum(1 - weights[ys, xs], 0) * up

@@ -2,7 +2,15 @@
 
 Masks are matched to images by file stem (``photo.jpg`` takes ``masks/photo.png``); a single
 mask file applies to every image. The result is the composite: every valid pixel is the
-input's, bit for bit; only the holes change.
+input's, bit for bit; only the holes change. A grey photo gets a grey result, and a photo with
+transparency keeps its alpha channel (the fill is opaque where the hole was); EXIF orientation
+is applied, so the photo is repaired as it is displayed.
+
+Nothing is lost (:func:`planned_outputs`): before anything is written, every result must
+have a file of its own (``photo.jpg`` and ``photo.png`` would both become ``photo.png``: the
+command refuses, naming both), and no result may replace an input (a photo, a mask or the
+checkpoint, however the path is spelt: ``..``, symlinks and hard links are followed), except a
+photo replaced by its own result with ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from pconv_lightning.checkpoints.reference import checkpoint_or_reference
-from pconv_lightning.data.images import UnreadableImageError, load_rgb
+from pconv_lightning.data.images import UnreadableImageError, load_photo, photo_rgb
 from pconv_lightning.data.mask_pairs import InputError, image_files, match_masks, missing_message
 from pconv_lightning.masks.io import check_mask, load_mask
 
@@ -51,14 +59,111 @@ def resized_mask(valid: np.ndarray, size: tuple[int, int], mask: Path) -> np.nda
 
 
 def concat_strip(image: np.ndarray, mask: np.ndarray, result: np.ndarray) -> np.ndarray:
-    """image | mask (white = hole) | result, side by side.
+    """image | mask (white = hole) | result, side by side, in the image's mode (grey, grey
+    with alpha, RGB or RGBA; the mask panel is opaque).
 
     Shape:
-        - image, result: (H, W, 3) uint8; mask: (H, W), 1 = valid
-        - Output: (H, 3 W, 3) uint8
+        - image, result: (H, W), (H, W, 2), (H, W, 3) or (H, W, 4) uint8; mask: (H, W), 1 = valid
+        - Output: (H, 3 W) or (H, 3 W, C) uint8
     """
     holes = np.where(mask == 0, 255, 0).astype(np.uint8)
-    return np.concatenate([image, np.repeat(holes[..., None], 3, axis=2), result], axis=1)
+    if image.ndim == 3:
+        channels = image.shape[2]
+        colour = 1 if channels in (1, 2) else 3
+        holes = np.repeat(holes[..., None], channels, axis=2)
+        holes[..., colour:] = 255  # alpha: opaque
+    return np.concatenate([image, holes, result], axis=1)
+
+
+def kept_mode(photo: np.ndarray, composite: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The result in the photo's own mode: the photo's pixels where valid (bit for bit,
+    alpha included), the repaired colour in the holes, grey for a grey photo (ITU-R 601
+    luma, Pillow's RGB to L), opaque where a photo with alpha had a hole.
+
+    Shape:
+        - photo: (H, W) L, (H, W, 2) LA, (H, W, 3) RGB or (H, W, 4) RGBA uint8
+        - composite: (H, W, 3) uint8, the repaired RGB; valid: (H, W), 1 = valid
+        - Output: the photo's shape, uint8
+    """
+    if photo.ndim == 3 and photo.shape[2] == 3:
+        return composite
+    grey = photo.ndim == 2 or photo.shape[2] == 2
+    fill = np.asarray(Image.fromarray(composite).convert("L")) if grey else composite
+    out = photo.copy()
+    hole = valid == 0
+    if photo.ndim == 2:
+        out[hole] = fill[hole]
+    elif grey:
+        out[hole, 0] = fill[hole]
+        out[hole, 1] = 255
+    else:
+        out[hole, :3] = fill[hole]
+        out[hole, 3] = 255
+    return out
+
+
+def result_paths(image: Path, output: Path, concat: bool) -> list[Path]:
+    """The files written for ``image``: ``OUTPUT/<stem>.png`` and, with ``concat``,
+    ``OUTPUT/<stem>_concat.png``."""
+    return [output / f"{image.stem}.png"] + (
+        [output / f"{image.stem}_concat.png"] if concat else []
+    )
+
+
+def _identity(path: Path) -> tuple[object, ...]:
+    """Where ``path`` leads: its device and inode when it exists (hard links, symlinks),
+    else its resolved path (``..`` and symlinked folders)."""
+    resolved = path.resolve()
+    try:
+        st = resolved.stat()
+    except OSError:
+        return ("path", str(resolved))
+    return ("file", st.st_dev, st.st_ino)
+
+
+def planned_outputs(
+    pairs: list[tuple[Path, Path]],
+    images: list[Path],
+    checkpoint: Path,
+    output: Path,
+    concat: bool,
+    overwrite: bool,
+) -> None:
+    """Refuse, before anything is written, results that would share a file or replace an
+    input (a photo, a mask, the checkpoint); with ``overwrite`` a photo may be replaced by its
+    own result only.
+
+    Raises:
+        InputError: naming the clashing inputs and the file.
+    """
+    inputs: dict[tuple[object, ...], tuple[str, Path]] = {}
+    for kind, paths in (
+        ("the checkpoint", [checkpoint]),
+        ("the mask", [m for _, m in pairs]),
+        ("the photo", images),
+    ):
+        for path in paths:
+            inputs[_identity(path)] = (kind, path)
+    claimed: dict[tuple[object, ...], Path] = {}
+    for image, _ in pairs:
+        own = result_paths(image, output, concat)[0]  # --overwrite may replace the photo
+        for target in result_paths(image, output, concat):
+            key = _identity(target)
+            if key in claimed:
+                raise InputError(
+                    f"--output {output}: {claimed[key]} and {image} would both be written to "
+                    f"{target}, and one result would be lost: rename one of them or repair them "
+                    "into separate folders"
+                )
+            claimed[key] = image
+            if key in inputs:
+                kind, path = inputs[key]
+                if overwrite and kind == "the photo" and path == image and target == own:
+                    continue
+                raise InputError(
+                    f"--output {output}: the result {target} for {image} would overwrite "
+                    f"{kind} {path}, an input of this command; choose another --output folder"
+                )
 
 
 def repaired(
@@ -103,8 +208,10 @@ def inpaint_file(
 ) -> Path:
     """Inpaint one image and write ``OUTPUT/<stem>.png`` (and ``<stem>_concat.png``); a mask
     of another size is an error unless ``resize_mask``; holes of an image above
-    ``work_pixels`` are repaired downscaled (:func:`repaired`)."""
-    rgb = np.asarray(load_rgb(image))
+    ``work_pixels`` are repaired downscaled (:func:`repaired`). Grey and transparent photos
+    keep their mode (:func:`kept_mode`)."""
+    photo = load_photo(image)
+    rgb = np.asarray(photo_rgb(photo))
     valid = load_mask(mask, hole_value=hole_value)
     if valid.shape != rgb.shape[:2]:
         if not resize_mask:
@@ -115,11 +222,12 @@ def inpaint_file(
             )
         valid = resized_mask(valid, (rgb.shape[1], rgb.shape[0]), mask)
     check_mask(valid, f"mask {mask}")
-    result = repaired(inpainter, rgb, valid, work_pixels, image)
-    target = output / f"{image.stem}.png"
+    original = np.asarray(photo)
+    result = kept_mode(original, repaired(inpainter, rgb, valid, work_pixels, image), valid)
+    target, *strip = result_paths(image, output, concat)
     Image.fromarray(result).save(target)
-    if concat:
-        Image.fromarray(concat_strip(rgb, valid, result)).save(output / f"{image.stem}_concat.png")
+    if strip:
+        Image.fromarray(concat_strip(original, valid, result)).save(strip[0])
     return target
 
 
@@ -150,11 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="a mask file (used for every image) or a folder of masks matched by file stem",
     )
-    parser.add_argument("--output", required=True, type=Path, help="folder for the results")
+    parser.add_argument(
+        "--output",
+        required=True,
+        type=Path,
+        help="folder for the results (not the --mask folder; made if missing); results that "
+        "would share a file or replace an input are refused before anything is written",
+    )
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="allow --output to be the --image folder (results replace same-named inputs)",
+        help="allow --output to be the --image folder (a photo may then be replaced by its own "
+        "result; a mask, the checkpoint or another photo never is)",
     )
     parser.add_argument(
         "--resize-mask",
@@ -200,6 +315,21 @@ def _same_folder(image: Path, output: Path) -> bool:
     return output.exists() and folder.resolve() == output.resolve()
 
 
+def _output_error(output: Path, mask: Path) -> str | None:
+    """Why ``--output`` cannot be the results folder: a file, or the mask folder."""
+    if output.exists() and not output.is_dir():
+        return (
+            f"--output {output} is a file, not a folder: results are written into a folder "
+            "as OUTPUT/<stem>.png; choose a folder (it is made if it does not exist)"
+        )
+    if mask.is_dir() and _same_folder(mask, output):
+        return (
+            f"--output {output} is the --mask folder; results would replace masks of the same "
+            "name and be read as masks next time: choose another folder"
+        )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``pconv inpaint``; 0 on success, 1 if any image failed or had no mask, 2 for bad
     arguments."""
@@ -208,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="pconv inpaint: %(message)s")
     if args.work_pixels is not None and args.work_pixels <= 0:
         parser.error(f"--work-pixels must be positive, got {args.work_pixels}")
+    if (why := _output_error(args.output, args.mask)) is not None:
+        print(f"pconv inpaint: error: {why}", file=sys.stderr)
+        return 2
     if _same_folder(args.image, args.output) and not args.overwrite:
         print(
             f"pconv inpaint: error: --output {args.output} is the input folder; results would "
@@ -220,14 +353,20 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         pairs, missing = pair_masks(args.image, args.mask)
-        engine = load_engine(checkpoint_or_reference(args.checkpoint), args.device)
+        checkpoint = checkpoint_or_reference(args.checkpoint)
+        images = [image for image, _ in pairs] + missing
+        planned_outputs(pairs, images, checkpoint, args.output, args.concat, args.overwrite)
+        engine = load_engine(checkpoint, args.device)
         inpainter = Inpainter(engine, args.tile_size, args.overlap)
+        args.output.mkdir(parents=True, exist_ok=True)
     except (InputError, FileNotFoundError, UnsafeCheckpointError, ValueError) as err:
         print(f"pconv inpaint: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # --output under a file, or not writable
+        print(f"pconv inpaint: error: cannot make --output {args.output}: {err}", file=sys.stderr)
+        return 2
     if missing:
         print(f"pconv inpaint: error: {missing_message(missing, args.mask)}", file=sys.stderr)
-    args.output.mkdir(parents=True, exist_ok=True)
     failed = 0
     total = len(pairs) + len(missing)
     for image, mask in tqdm(pairs, unit="image", disable=len(pairs) <= 1, file=sys.stderr):

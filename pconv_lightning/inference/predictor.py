@@ -17,11 +17,12 @@ from pconv_lightning.checkpoints.network import load_network
 from pconv_lightning.extras import require
 from pconv_lightning.inference.coarse import fill_from, shrink
 from pconv_lightning.inference.padding import padded_size, window
-from pconv_lightning.inference.tiling import predict_tiled, reached
+from pconv_lightning.inference.tiling import predict_tiled, trust
 from pconv_lightning.models import PConvUNet
 
 MULTIPLE_KEY = "pconv.multiple"  # ONNX metadata: the size multiple (2**layers)
 DEFAULT_TILE = 512
+SHORT = 1e-3  # a hole pixel whose trusted weight is below 1 - SHORT takes the coarse pass
 
 
 class Engine(Protocol):
@@ -102,13 +103,16 @@ class Inpainter:
 
     Images whose padded size fits in one ``tile_size`` square run whole; larger ones run in
     overlapping tiles (see :mod:`pconv_lightning.inference.tiling`). A run's prediction counts
-    only where the network's final mask says a valid pixel reached it
-    (:func:`pconv_lightning.models.reach.reach`); every hole pixel that no run reaches (a hole
-    wider than the network's reach or than a tile) takes the prediction of a coarse pass: the
-    image shrunk by an integer factor to at most one tile and at most half its size (see
-    :mod:`pconv_lightning.inference.coarse`), predicted the same way and so recursively
-    coarser until every hole is reached, then upsampled back at those pixels. The recursion
-    ends: an image no larger than ``2**layers`` is reached everywhere from any valid pixel.
+    where it is trusted (:func:`pconv_lightning.inference.tiling.trust`): where the network's
+    final mask says a valid pixel reached it (:func:`pconv_lightning.models.reach.reach`) and
+    within ``2**layers / 2`` pixels of a valid pixel of its window; farther into a hole a
+    PConv network's prediction darkens, to black. Every hole pixel whose trusted weight is
+    below 1 (a hole wider than that, or a tile's edge inside a hole) takes the rest of its
+    value from a coarse pass: the image shrunk by an integer factor to at most 512 pixels a
+    side and at most half its size (see :mod:`pconv_lightning.inference.coarse`), predicted
+    the same way and so recursively coarser until every hole pixel is trusted, then upsampled
+    back at those pixels and blended by the missing weight. The recursion ends: shrinking
+    halves the distance from a hole pixel to the nearest valid one at every level.
 
     Args:
         engine: the network.
@@ -130,8 +134,8 @@ class Inpainter:
         self.overlap = overlap
 
     def predict(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """The network's prediction at every hole (whole image or blended tiles, then the
-        coarse pass where they did not reach).
+        """The network's prediction at every hole (whole image or blended tiles, completed by
+        the coarse pass where they are not fully trusted).
 
         Shape:
             - image: (H, W, 3) uint8, mask: (H, W), 1 = valid, 0 = hole
@@ -144,30 +148,35 @@ class Inpainter:
         ph, pw = padded_size(height, m), padded_size(width, m)
         if max(ph, pw) <= self.tile_size:
             x, mk = window(image, mask, 0, 0, ph, pw)
-            pred = self.engine(x, mk)[0, :, :height, :width]
-            missing = ~reached(mk, m)[:height, :width]
+            weights = trust(mk, m)[:height, :width]
+            pred = self.engine(x, mk)[0, :, :height, :width] * weights
         else:
             pred, weights = predict_tiled(self.engine, image, mask, self.tile_size, self.overlap, m)
-            np.divide(pred, weights, out=pred, where=weights > 0)
-            missing = weights == 0
-        missing &= mask == 0
-        if missing.any():
-            fill_from(self._coarse(image, mask), self._factor(height, width), pred, missing)
+        short = (weights < 1 - SHORT) & (mask == 0)  # hole pixels not fully trusted
+        np.divide(pred, weights, out=pred, where=(weights > 0) & ~short)
+        if short.any():
+            fill_from(self._coarse(image, mask), self._factor(height, width), pred, short, weights)
         return pred
 
     def _factor(self, height: int, width: int) -> int:
-        """The coarse pass's shrink factor: at least 2, and enough to fit one tile."""
-        return max(2, -(-max(height, width) // self.tile_size))
+        """The coarse pass's shrink factor: at least 2, and enough to fit
+        :data:`DEFAULT_TILE` pixels a side. It does not depend on ``tile_size``, so that a
+        tiled image and the same image run whole take the same coarse pass."""
+        return max(2, -(-max(height, width) // DEFAULT_TILE))
 
     def _coarse(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The prediction of the image shrunk by :meth:`_factor` (valid where a block holds a
-        valid pixel), at the shrunken size.
+        valid pixel), at the shrunken size; its valid pixels hold the shrunken image itself,
+        which the upsampling reads beside a hole.
 
         Shape:
             - image: (H, W, 3) uint8, mask: (H, W) -> Output: (3, ceil(H / f), ceil(W / f))
         """
         small, small_mask = shrink(image, mask, self._factor(*mask.shape))
-        return self.predict(small, small_mask)
+        pred = self.predict(small, small_mask)
+        valid = small_mask > 0
+        pred[:, valid] = small[valid].T * np.float32(1 / 255)
+        return pred
 
     def __call__(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The composite: the input at valid pixels, the prediction in the holes.

@@ -6,11 +6,18 @@ image accumulates ``sum(weight * prediction)`` and ``sum(weight)`` and divides p
 any number of overlapping tiles blends without seams or pairwise averaging. A tile with no
 hole is not run: its pixels are all valid or are covered by a tile that has a hole.
 
-A tile's prediction counts only where the network's final mask says that a valid pixel of
-the tile reached it (:func:`pconv_lightning.models.reach.reach`); elsewhere a
-partial-convolution network outputs 0 (black) whatever its weights, so its weight there is 0.
-A tile with no valid pixel reaches nothing and is not run. Holes that no tile reaches keep a
-zero weight sum, for the caller to fill another way (see
+A tile's prediction counts only where it can be trusted (:func:`trust`): where the
+network's final mask says that a valid pixel of the tile reached it
+(:func:`pconv_lightning.models.reach.reach`; elsewhere a partial-convolution network outputs 0,
+black, whatever its weights), and only near those valid pixels. Reach is not enough: the
+released 7-layer model reaches hundreds of pixels into a hole, but its prediction darkens
+from about ``2**layers / 2`` pixels away from the nearest valid pixel and is black (all
+channels negative, clipped to 0) about ``2**layers`` pixels away, also at a tile's edge deep
+inside a hole (measured on Kodak photos: bands 32 to 128 pixels wide come back at the photo's
+brightness, 160 at about half of it, 256 at 15 %). So a run's weight is 1 up to
+:data:`NEAR` ``* 2**layers`` pixels from a valid pixel of its window and falls to 0 at
+:data:`FAR` ``* 2**layers``, where the darkening begins. A tile with no valid pixel is not
+run. Holes where the weight sum is below 1 take the rest from a coarser pass (see
 :class:`pconv_lightning.inference.predictor.Inpainter`).
 """
 
@@ -19,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
@@ -26,6 +34,8 @@ from pconv_lightning.inference.padding import padded_size, window
 from pconv_lightning.models.reach import reach
 
 Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]
+NEAR = 0.375  # full trust up to NEAR * 2**layers pixels from a valid pixel of the window
+FAR = 0.5  # no trust from FAR * 2**layers pixels on (the released model: 48 and 64 pixels)
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,26 @@ def reached(mask: np.ndarray, multiple: int) -> np.ndarray:
     return reach(torch.from_numpy(mask), layers)[0, 0].numpy() > 0
 
 
+def trust(mask: np.ndarray, multiple: int) -> np.ndarray:
+    """How far a PConvUNet's prediction for a window is trusted, per pixel: 1 at valid pixels
+    and at holes up to ``NEAR * multiple`` pixels (Euclidean) from a valid pixel of the window,
+    falling linearly to 0 at ``FAR * multiple``, and 0 wherever :func:`reached` is false.
+
+    Shape:
+        - mask: (1, 1, h, w) float32, 1 = valid; h, w multiples of ``multiple``
+        - Output: (h, w) float32 in [0, 1]
+    """
+    hole = (mask[0, 0] <= 0).astype(np.uint8)
+    if not hole.any():
+        return np.ones(hole.shape, np.float32)
+    if hole.all():
+        return np.zeros(hole.shape, np.float32)
+    distance = cv2.distanceTransform(hole, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    near, far = NEAR * multiple, FAR * multiple
+    weight = np.clip((far - distance) / (far - near), 0.0, 1.0).astype(np.float32)
+    return weight * reached(mask, multiple)
+
+
 def predict_tiled(
     predict: Predict,
     image: np.ndarray,
@@ -105,7 +135,7 @@ def predict_tiled(
     multiple: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blend the network's predictions over every tile that contains a hole and a valid
-    pixel, each where its valid pixels reach.
+    pixel, each weighted by its feather and its :func:`trust`.
 
     Args:
         predict: the network, ``(1, 3, h, w), (1, 1, h, w) -> (1, 3, h, w)`` float32.
@@ -114,7 +144,8 @@ def predict_tiled(
     Shape:
         - image: (H, W, 3), mask: (H, W)
         - Output: ``sum(weight * prediction)`` (3, H, W) and ``sum(weight)`` (H, W), float32;
-          the weight sum is positive exactly at the pixels that some tile run reaches.
+          the weight sum is positive exactly at the pixels that some tile run trusts, and at
+          least 1 where every tile covering it ran and trusts it fully.
     """
     height, width = mask.shape
     acc = np.zeros((3, height, width), np.float32)
@@ -127,7 +158,7 @@ def predict_tiled(
         x, m = window(image, mask, t.top, t.left, t.height, t.width)
         h, w = rows.stop - rows.start, cols.stop - cols.start
         pred = predict(x, m)[0, :, :h, :w]
-        weight = t.weight[:h, :w] * reached(m, multiple)[:h, :w]
+        weight = t.weight[:h, :w] * trust(m, multiple)[:h, :w]
         acc[:, rows, cols] += pred * weight
         weights[rows, cols] += weight
     return acc, weights

@@ -6,7 +6,8 @@ NVIDIA irregular mask set. In memory it is uint8 with 1 = valid, 0 = hole.
 :func:`check_mask` is the one rule for a mask that repairs a photo, shared by ``pconv
 inpaint`` and ``pconv app``: it must have a hole (else there is nothing to fill) and a valid
 pixel (else there is nothing to fill it from). :func:`load_mask` refuses a mask whose holes
-are drawn only in its alpha channel: masks are read from their grey values.
+are drawn only in its alpha channel: masks are read from their grey values. A mask with an
+EXIF orientation is read as displayed, like a photo.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 
 class MaskError(ValueError):
@@ -56,7 +57,8 @@ def load_mask(path: str | Path, hole_value: int = 255, threshold: int = 127) -> 
     if hole_value not in (0, 255):
         raise ValueError(f"hole_value must be 0 or 255, got {hole_value!r}")
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as opened:
+            im = ImageOps.exif_transpose(opened)  # as displayed, like the photo
             grey = np.asarray(im.convert("L"))
             white = grey > threshold
             hole = white if hole_value == 255 else ~white
