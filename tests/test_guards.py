@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 import torch
 from safetensors import safe_open
 from training_helpers import SAMPLES
@@ -30,6 +31,7 @@ from pconv_lightning.masks import StrokeMaskGenerator
 from pconv_lightning.models import PConvUNet
 
 
+@pytest.mark.slow
 def test_evaluate_scores_psnr_on_the_composite(tmp_path):
     """A network whose raw output is about -3 everywhere: outside the holes the composite is
     the photo, so PSNR must be at least -10 log10(L1) per image; PSNR of the raw output is
