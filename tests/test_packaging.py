@@ -37,7 +37,7 @@ INDIRECT = {
     "jsonargparse": "LightningCLI parses the configs with it",
     "wandb": "WandbLogger, the logger of every config",
     "tensorboard": "TensorBoardLogger, which ImageGridLogger also writes to",
-    "kornia": "batch augmentation on the GPU (issue 13's data path)",
+    "kornia": "batch augmentation on the GPU (the packed data path)",
 }
 
 

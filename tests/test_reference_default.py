@@ -93,7 +93,7 @@ def test_evaluate_defaults_to_the_released_model(tmp_path, released):
 
 
 def test_evaluate_without_any_model_runs_the_baselines_and_says_so(tmp_path, unreleased, capsys):
-    assert _evaluate(tmp_path / "b") == ["mean", "ns", "telea"]
+    assert _evaluate(tmp_path / "b") == ["mean", "ns", "patchmatch", "telea"]
     assert "no --checkpoint given and no reference model at" in capsys.readouterr().err
     bare = ["evaluate", f"--images={SAMPLES / 'val'}", "--builtin-masks=1", "--no-baselines"]
     assert cli_main([*bare, f"--out={tmp_path / 'c'}"]) == 2
