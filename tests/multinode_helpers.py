@@ -25,8 +25,16 @@ MASKS = ".cache/pconv_lightning/masks"  # the split's place in each node's HOME
 
 def node_env(home: Path) -> dict[str, str]:
     """A node's environment: its own HOME (and so its own caches), the derived VGG16 weights,
-    offline W&B, one thread per process, the tests folder importable."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PCONV_CACHE_DIR", "XDG_CACHE_HOME")}
+    offline W&B with a W&B service of its own, one thread per process, the tests folder
+    importable. A W&B service this test process started (``WANDB_SERVICE``, inherited) is not
+    passed on: separate machines share none, and a run stopped by SIGTERM leaves its stream
+    open there, so the resumed run's id would be "in use"."""
+    private = ("PCONV_CACHE_DIR", "XDG_CACHE_HOME")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in private and not k.startswith("WANDB_SERVICE")
+    }
     return env | {
         "HOME": str(home),
         "PCONV_WEIGHTS_DIR": str(weights_dir()),

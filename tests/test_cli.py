@@ -45,6 +45,8 @@ ON_TOP_OF = {  # configs that only override another
 @pytest.mark.parametrize("config", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
 def test_every_experiment_config_runs(config: Path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # W&B and any relative output land in tmp
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "samples").symlink_to(SAMPLES)  # configs name the shipped samples so
     chain = [config] + ([CONFIGS / ON_TOP_OF[config.name]] if config.name in ON_TOP_OF else [])
     if any(USER_MASKS in c.read_text() for c in chain):
         user_cache_masks(monkeypatch, tmp_path)

@@ -220,7 +220,8 @@ def test_the_mask_split_and_the_file_list_made_by_four_processes_at_once(tmp_pat
     """Four ranks sharing one cache folder (a home folder on a cluster's network storage)."""
     halves = (tmp_path / "cache" / "train", tmp_path / "cache" / "eval")
     cache = tmp_path / "cache"
-    with multiprocessing.get_context("fork").Pool(4) as pool:
+    # spawn, not fork: a forked child of a process with threads (torch, W&B) can deadlock
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
         pool.map(_split, [(nvidia_like_masks(tmp_path / "nvidia"), *halves)] * 4)
         lists = pool.map(_file_list, [(SAMPLES / "train", cache)] * 4)
     assert sorted(p.name for p in cache.iterdir()) == ["eval", "filelists", "train"]

@@ -18,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import missing_prerequisite
 from training_helpers import REPO
 
 SKIPPED = {"make test"}
@@ -70,7 +71,7 @@ def test_the_first_section_is_the_two_commands_and_their_follow_ups():
 def test_the_readme_first_section_runs_as_typed_in_a_fresh_copy(tmp_path):
     stamp = REPO / ".venv" / ".lock-hash"
     if not stamp.is_file() or stamp.read_text().split()[0] != _lock_hash(REPO):
-        pytest.skip(".venv is stale for requirements/lock.txt: run `make venv` first")
+        missing_prerequisite(".venv is stale for requirements/lock.txt: run `make venv` first")
     clone = fresh_copy(tmp_path / "clone")
     commands = first_section_commands((clone / "README.md").read_text())
     env = os.environ | {"QUICKSTART_ARGS": TINY, "PYTHONPATH": str(clone)}

@@ -99,7 +99,7 @@ def test_reference_cpu_config_trains_its_phases_and_resumes(tmp_path, monkeypatc
     text = card.read_text()
     assert "\nold\n" not in text and text.endswith(f"{table}\n{log['BASELINES_END']}\nafter\n")
     rows = {line.split(" | ")[0][2:]: line for line in table.splitlines()[2:]}
-    assert list(rows) == ["telea", "ns", "mean"]
+    assert list(rows) == ["telea", "ns", "patchmatch", "mean"]
     mean_psnr = scores.loc[("mean", "all"), "psnr"]
     assert rows["mean"].split(" | ")[1].endswith(f" / {mean_psnr:.1f}")
 

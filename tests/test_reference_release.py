@@ -149,8 +149,9 @@ def test_a_rehearsal_releases_everything_and_keeps_evaluations_of_the_same_expor
     assert result.stdout.count("evaluated with these weights already") == 1
     assert f"kept {out / 'eval' / 'kodak24_256'}:" in result.stdout
     evaluated = pd.read_csv(out / "eval" / "cbsd68_256" / "metrics.csv")
-    assert set(evaluated["method"]) == {"reference", "reference@128", "telea", "ns", "mean"}
-    assert evaluated.loc[evaluated["bucket"] == "all", "n"].tolist() == [12] * 5  # 2 photos
+    methods = {"reference", "reference@128", "telea", "ns", "patchmatch", "mean"}
+    assert set(evaluated["method"]) == methods
+    assert evaluated.loc[evaluated["bucket"] == "all", "n"].tolist() == [12] * 6  # 2 photos
     stamped = (out / "eval" / "cbsd68_256" / "weights.stamp").read_text()
     assert stamped == f"{stamp} per-cell 1 work-size 128\n"
     weights = out / "weights" / "reference_256.safetensors"
