@@ -10,6 +10,7 @@ import yaml
 from lightning.pytorch import Trainer
 from lightning.pytorch.cli import instantiate_class
 from lightning.pytorch.plugins.environments import SLURMEnvironment
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from training_helpers import CONFIGS, REPO
 
 from pconv_lightning.checkpoints.atomic import AtomicCheckpointIO
@@ -32,6 +33,9 @@ SRUN = {  # what srun sets in that task of `sbatch --nodes 2 --ntasks-per-node 2
 def test_lightning_takes_ranks_from_srun_with_the_slurm_config(monkeypatch):
     for name, value in SRUN.items():
         monkeypatch.setenv(name, value)
+    # DDP's set_world_ranks sets the process-wide rank used by every rank_zero_only: restore it,
+    # or later tests in this worker log as rank 3 (W&B's experiment becomes a dummy)
+    monkeypatch.setattr(rank_zero_only, "rank", rank_zero_only.rank)  # one object in Lightning
     config = yaml.safe_load((CONFIGS / "cluster_slurm.yaml").read_text())["trainer"]
     plugins = [instantiate_class((), plugin) for plugin in config.pop("plugins")]
     config |= {"accelerator": "cpu", "precision": "32-true"}  # as the GPU run, on the CPU
