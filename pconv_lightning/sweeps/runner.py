@@ -221,6 +221,15 @@ class Sweep:
         point.history, point.summary = rows, log.summary
         return grew
 
+    def settle(self, point: Point, tries: int = 10, wait: float = 0.5) -> None:
+        """Read the run file again until it stops growing: W&B's service can still be writing
+        the last records for a moment after the point's process has exited."""
+        self.refresh(point)
+        for _ in range(tries):
+            time.sleep(wait)
+            if not self.refresh(point) and point.history:
+                return
+
     def engine_run(self, point: Point) -> Any:
         return engine.sweep_run(
             point.run_id, point.state, point.config, point.history, point.summary
@@ -278,7 +287,7 @@ class Sweep:
             point.state, point.ended = INTERRUPTED, now()
             self.dir.save(point)
             raise
-        self.refresh(point)
+        self.settle(point)
         point.exit_code, point.ended = code, now()
         point.state = "finished" if code == 0 or point.stopped else "failed"
         self.dir.save(point)
