@@ -207,28 +207,32 @@ class Sweep:
     # -- one point ----------------------------------------------------------------------
     def refresh(self, point: Point) -> bool:
         """Read the point's offline W&B run; True when its metric history grew."""
+        return self.read(point)[0]
+
+    def read(self, point: Point) -> tuple[bool, bool]:
+        """Read the point's offline W&B run into ``point``: (its metric history grew, the run
+        has written its exit record)."""
         if point.run_file is None:
             found = find_run_file(self.dir.run_dir(point), point.run_id)
             if found is None:
-                return False
+                return False, False
             point.run_file = os.path.relpath(found, self.dir.runs)
         try:
             log = read_run(self.dir.run_file(point))
         except (OSError, ValueError):
-            return False
+            return False, False
         rows = log.rows_with(self.metric) if self.metric else []
         grew = len(rows) > len(point.history)
         point.history, point.summary = rows, log.summary
-        return grew
+        return grew, log.exit_code is not None
 
-    def settle(self, point: Point, tries: int = 10, wait: float = 0.5) -> None:
-        """Read the run file again until it stops growing: W&B's service can still be writing
-        the last records for a moment after the point's process has exited."""
-        self.refresh(point)
-        for _ in range(tries):
+    def settle(self, point: Point, timeout: float, wait: float = 0.5) -> None:
+        """Read the run file until it holds the run's exit record: W&B's service can still be
+        writing the last records for seconds after the point's process has exited. A run
+        that was killed may never write one; its file is read until ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.read(point)[1] and time.monotonic() < deadline:
             time.sleep(wait)
-            if not self.refresh(point) and point.history:
-                return
 
     def engine_run(self, point: Point) -> Any:
         return engine.sweep_run(
@@ -287,7 +291,7 @@ class Sweep:
             point.state, point.ended = INTERRUPTED, now()
             self.dir.save(point)
             raise
-        self.settle(point)
+        self.settle(point, timeout=120.0 if code == 0 else 10.0)
         point.exit_code, point.ended = code, now()
         point.state = "finished" if code == 0 or point.stopped else "failed"
         self.dir.save(point)
