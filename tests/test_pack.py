@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from pconv_lightning.data.masking import TrainMasks
-from pconv_lightning.data.pack import build_pack, load_images, load_pack
+from pconv_lightning.data.pack import build_pack, load_images, load_pack, main, read_pack
 from pconv_lightning.data.packed import PackedInpaintingDataModule, PackMaskDataset
 from pconv_lightning.masks import StrokeMaskGenerator
 
@@ -59,6 +59,40 @@ def test_webp_pack_is_small_and_close(png_pack, tmp_path):
 def test_folder_loads_like_a_pack(png_pack):
     names, images = load_images(SAMPLES, 64)
     assert (names, images.tolist()) == (load_pack(png_pack)[0], load_pack(png_pack)[1].tolist())
+
+
+def test_copies_in_several_folders_are_packed_once(tmp_path, capsys):
+    """A photo re-encoded (JPEG q50) and downscaled in a second folder is left out, its
+    original kept; another photo of that folder goes in."""
+    first, second = tmp_path / "pool", tmp_path / "extra"
+    first.mkdir(), second.mkdir()
+    for name in ("kodim01.jpg", "kodim02.jpg"):
+        (first / name).write_bytes((SAMPLES / name).read_bytes())
+    with Image.open(SAMPLES / "kodim01.jpg") as photo:
+        smaller = photo.resize((photo.width * 4 // 5, photo.height * 4 // 5))
+        smaller.save(second / "copy.jpg", quality=50)
+    (second / "other.jpg").write_bytes((SAMPLES / "kodim03.jpg").read_bytes())
+    stats = build_pack([first, second], tmp_path / "all.pack", size=64, fmt="png")
+    assert (stats["images"], stats["dropped"]) == (3, 1)
+    assert stats["sources"] == {
+        "pool": {"photos": 2, "kept": 2, "copies_of": {}},
+        "extra": {"photos": 2, "kept": 1, "copies_of": {"pool": 1}},
+    }
+    assert stats["copy_max"] < 6.0 < stats["distinct_min"]
+    names, images = load_pack(tmp_path / "all.pack")
+    assert names == ["pool/kodim01.jpg", "pool/kodim02.jpg", "extra/other.jpg"]
+    assert read_pack(tmp_path / "all.pack")["copies"] == {"extra/copy.jpg": "pool/kodim01.jpg"}
+    files = [first / "kodim01.jpg", first / "kodim02.jpg", second / "other.jpg"]
+    for path, image in zip(files, images, strict=True):
+        np.testing.assert_array_equal(image.permute(1, 2, 0).numpy(), _expected(path, 64))
+    argv = [str(first), str(second), str(tmp_path / "cli.pack"), "--size=64", "--format=png"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "pool: 2 photos, 2 kept\n" in out
+    assert "extra: 2 photos, 1 kept, 1 dropped as copies of photos kept (1 of pool)" in out
+    assert "packed 3 images into" in out and "(1 copies dropped)" in out
+    with pytest.raises(ValueError, match="distinct folder names"):
+        build_pack([first, tmp_path / "x" / "pool"], tmp_path / "x.pack")
 
 
 def test_bad_pack_arguments_name_what_is_wrong(tmp_path):

@@ -3,10 +3,9 @@ folders without them or any copy of them.
 
 Photo pools overlap (most photos of ``imagenet1k_sample_256`` also stand in ``train_pool_256``
 under another name), so a held-out photo leaves training together with its copies. Copies are
-found from pixels: two files are copies when the 32x32 grayscale thumbnails of their centre
-squares differ by less than :data:`COPY_THRESHOLD` (mean absolute difference, 0-255 scale),
-which matches re-encoded, re-resized and centre-cropped versions of one photo and no two
-different photos of these pools.
+found from pixels (:mod:`pconv_lightning.data.copies`: the 32x32 grayscale thumbnails of the
+centre squares differ by less than ``COPY_THRESHOLD``), which matches re-encoded, re-resized and
+centre-cropped versions of one photo and no two different photos of these pools.
 
 The list (``held_out.csv``: ``photo,copies``, paths relative to the data folder) is made once by
 :func:`choose_held_out` and committed; :func:`link_split` turns it into two folders of symbolic
@@ -20,14 +19,10 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
+from pconv_lightning.data.copies import find_copies
 from pconv_lightning.data.filelist import IMAGE_EXTENSIONS
 from pconv_lightning.errors import InputError, MissingInputError
 
-COPY_THRESHOLD = 6.0
-THUMB = 32
 HeldOut = list[tuple[Path, list[Path]]]  # (photo, its copies), relative to the data folder
 
 
@@ -36,31 +31,6 @@ def list_photos(root: Path) -> list[Path]:
     if not root.is_dir():
         raise MissingInputError(f"photo folder {root} does not exist")
     return sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
-def thumbnails(paths: Sequence[Path]) -> np.ndarray:
-    """``(N, THUMB * THUMB)`` float32 grayscale thumbnails of each file's centre square (box
-    resampling), so that a photo and its centre-cropped copy look alike."""
-    out = np.empty((len(paths), THUMB * THUMB), np.float32)
-    for i, path in enumerate(paths):
-        with Image.open(path) as img:
-            side = min(img.size)
-            left, top = (img.width - side) // 2, (img.height - side) // 2
-            square = img.convert("L").crop((left, top, left + side, top + side))
-            small = square.resize((THUMB, THUMB), Image.Resampling.BOX)
-        out[i] = np.asarray(small, np.float32).reshape(-1)
-    return out
-
-
-def find_copies(chosen: Sequence[Path], others: Sequence[Path]) -> list[list[Path]]:
-    """For each file of ``chosen``, the files of ``others`` that are copies of it."""
-    if not others:
-        return [[] for _ in chosen]
-    pool = thumbnails(others)
-    return [
-        [others[j] for j in np.flatnonzero(np.abs(pool - row).mean(axis=1) < COPY_THRESHOLD)]
-        for row in thumbnails(chosen)
-    ]
 
 
 def proportional(sizes: dict[str, int], total: int) -> dict[str, int]:
