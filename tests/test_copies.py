@@ -37,3 +37,13 @@ def test_thumbnail_sees_the_centre_square():
     wide[:, 32:96] = 200  # the centre square is grey 200, the sides black
     thumb = thumbnail(Image.fromarray(wide))
     assert thumb.shape == (THUMB * THUMB,) and np.all(thumb == 200)
+
+
+def test_photos_of_one_group_are_never_copies_of_each_other():
+    rng = np.random.default_rng(1)
+    a, b = rng.uniform(20, 235, (2, THUMB * THUMB)).astype(np.float32)
+    rows = np.stack([a, a + 1, b, a + 2, b + 1])  # groups 0, 0, 0, 1, 1
+    original, distance = first_of_copies(rows, groups=[0, 0, 0, 1, 1])
+    assert original.tolist() == [-1, -1, -1, 1, 2]  # a + 1 stays (its group's own); a + 2 is
+    np.testing.assert_allclose(distance[3:], [1, 1], atol=1e-3)  # its copy, a + 1 the nearest
+    assert np.all(np.isinf(distance[:3]))  # nothing of another group before them

@@ -63,34 +63,41 @@ def test_folder_loads_like_a_pack(png_pack):
 
 def test_copies_in_several_folders_are_packed_once(tmp_path, capsys):
     """A photo re-encoded (JPEG q50) and downscaled in a second folder is left out, its
-    original kept; another photo of that folder goes in."""
+    original kept; another photo of that folder goes in, and every photo of the first folder
+    (its own copies too: only copies across folders are dropped)."""
     first, second = tmp_path / "pool", tmp_path / "extra"
     first.mkdir(), second.mkdir()
     for name in ("kodim01.jpg", "kodim02.jpg"):
         (first / name).write_bytes((SAMPLES / name).read_bytes())
+    (first / "kodim02_again.jpg").write_bytes((SAMPLES / "kodim02.jpg").read_bytes())  # stays
     with Image.open(SAMPLES / "kodim01.jpg") as photo:
         smaller = photo.resize((photo.width * 4 // 5, photo.height * 4 // 5))
         smaller.save(second / "copy.jpg", quality=50)
     (second / "other.jpg").write_bytes((SAMPLES / "kodim03.jpg").read_bytes())
     stats = build_pack([first, second], tmp_path / "all.pack", size=64, fmt="png")
-    assert (stats["images"], stats["dropped"]) == (3, 1)
+    assert (stats["images"], stats["dropped"]) == (4, 1)
     assert stats["sources"] == {
-        "pool": {"photos": 2, "kept": 2, "copies_of": {}},
+        "pool": {"photos": 3, "kept": 3, "copies_of": {}},
         "extra": {"photos": 2, "kept": 1, "copies_of": {"pool": 1}},
     }
     assert stats["copy_max"] < 6.0 < stats["distinct_min"]
     names, images = load_pack(tmp_path / "all.pack")
-    assert names == ["pool/kodim01.jpg", "pool/kodim02.jpg", "extra/other.jpg"]
+    assert names == [
+        "pool/kodim01.jpg",
+        "pool/kodim02.jpg",
+        "pool/kodim02_again.jpg",
+        "extra/other.jpg",
+    ]
     assert read_pack(tmp_path / "all.pack")["copies"] == {"extra/copy.jpg": "pool/kodim01.jpg"}
-    files = [first / "kodim01.jpg", first / "kodim02.jpg", second / "other.jpg"]
+    files = [tmp_path / name for name in names]
     for path, image in zip(files, images, strict=True):
         np.testing.assert_array_equal(image.permute(1, 2, 0).numpy(), _expected(path, 64))
     argv = [str(first), str(second), str(tmp_path / "cli.pack"), "--size=64", "--format=png"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "pool: 2 photos, 2 kept\n" in out
+    assert "pool: 3 photos, 3 kept\n" in out
     assert "extra: 2 photos, 1 kept, 1 dropped as copies of photos kept (1 of pool)" in out
-    assert "packed 3 images into" in out and "(1 copies dropped)" in out
+    assert "packed 4 images into" in out and "(1 copies dropped)" in out
     with pytest.raises(ValueError, match="distinct folder names"):
         build_pack([first, tmp_path / "x" / "pool"], tmp_path / "x.pack")
 

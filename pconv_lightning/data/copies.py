@@ -2,8 +2,10 @@
 
 Two images are copies when the 32x32 grayscale thumbnails of their centre squares (box
 resampling) differ by less than :data:`COPY_THRESHOLD` grey levels (mean absolute difference,
-0-255 scale). In the project's training pools copies of one photo differ by at most 3.0 and
-two different photos by at least 11.8, so the threshold sits between them.
+0-255 scale). Between the project's training folders, copies of one photo differ by at most
+3.0 and two different photos by at least 11.8, so the threshold sits between them. Within a
+folder no threshold tells them apart: consecutive video frames of ``train_pool_256`` differ by
+1.0-5.9, so :func:`first_of_copies` compares photos of different folders only.
 """
 
 from __future__ import annotations
@@ -49,23 +51,32 @@ def find_copies(chosen: Sequence[Path], others: Sequence[Path]) -> list[list[Pat
 
 
 def first_of_copies(
-    thumbs: np.ndarray, threshold: float = COPY_THRESHOLD, chunk: int = 512
+    thumbs: np.ndarray,
+    groups: Sequence[int] | None = None,
+    threshold: float = COPY_THRESHOLD,
+    chunk: int = 512,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Keep each photo once, the first of its copies in order: ``(original, distance)``.
 
+    ``groups``: photos of one group (a folder) are never taken for copies of each other: a
+    folder's own photos can be as close as copies (consecutive video frames differ by 1-6 grey
+    levels), so only a photo that stands in two groups is left out. None: every photo on its own.
     ``original[i]`` is -1 for a photo kept, else the index of the earlier kept photo it is a
     copy of (the nearest one); ``distance[i]`` is the distance to that photo, or for a kept
-    photo to the nearest earlier one (``inf`` for the first): the margin from the threshold.
+    photo to the nearest earlier one of another group (``inf`` for none): the margin from the
+    threshold.
     """
     rows = torch.from_numpy(np.ascontiguousarray(thumbs, np.float32))
     n = len(rows)
+    group = torch.as_tensor(range(n) if groups is None else groups)
     nearest = np.full(n, np.inf)
     candidates: list[list[tuple[float, int]]] = [[] for _ in range(n)]
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         dist = torch.cdist(rows[start:stop], rows[:stop], p=1) / rows.shape[1]
         earlier = torch.arange(stop)[None, :] < torch.arange(start, stop)[:, None]
-        dist = torch.where(earlier, dist, torch.inf)
+        other = group[None, :stop] != group[start:stop, None]
+        dist = torch.where(earlier & other, dist, torch.inf)
         nearest[start:stop] = dist.min(dim=1).values.double().numpy()
         for i, j in torch.nonzero(dist < threshold).tolist():
             candidates[start + i].append((dist[i, j].item(), j))

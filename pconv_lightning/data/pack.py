@@ -2,9 +2,9 @@
 and re-encoded into one file, small enough to travel with the code and decoded once into a
 uint8 tensor.
 
-Each photo goes in once: an image that is a copy of one before it (in the order of the source
-folders, then of the file names; found from pixels, :mod:`pconv_lightning.data.copies`) is
-left out, so a photo that stands in two folders, re-encoded or resized, is not drawn twice.
+Each photo goes in once: an image that is a copy of a photo of an earlier source folder
+(found from pixels, :mod:`pconv_lightning.data.copies`) is left out, so a photo that stands in
+two folders, re-encoded or resized, is not drawn twice. A folder's own images all go in.
 
 The file is a ``torch.save`` dict of plain data (``torch.load(weights_only=True)`` reads it):
 ``format``, ``quality``, ``size``, ``names`` (paths relative to the source folder; with several
@@ -92,13 +92,14 @@ def build_pack(
     fmt: str = "webp",
     quality: int = 82,
 ) -> dict[str, Any]:
-    """Pack every distinct image under ``source`` (one folder or several, in order) into ``out``.
+    """Pack the images under ``source`` (one folder or several, in order) into ``out``, less
+    those that are copies of a photo of an earlier folder.
 
     Returns ``images``, ``megabytes``, ``dropped`` (copies left out), ``sources`` (per folder
     label: ``photos``, ``kept`` and ``copies_of``, the folders whose photos its copies were kept
     from, with counts), ``copy_max`` (the largest distance of a copy to its photo) and
-    ``distinct_min`` (the smallest distance of a kept photo to an earlier one), both in grey
-    levels (:mod:`pconv_lightning.data.copies`).
+    ``distinct_min`` (the smallest distance of a kept photo to one of an earlier folder), both
+    in grey levels (:mod:`pconv_lightning.data.copies`).
 
     Raises:
         ValueError: naming the argument when ``fmt``, ``size`` or ``quality`` is invalid, or
@@ -111,6 +112,7 @@ def build_pack(
     if size < 1 or not 1 <= quality <= 100:
         raise ValueError(f"--size must be >= 1 and --quality in [1, 100], got {size}, {quality}")
     found = _sources([source] if isinstance(source, str | Path) else source)
+    labels = [label for label, _, _ in found]
     prefix = len(found) > 1
     files = [
         (label, f"{label}/{n}" if prefix else n, root / n)
@@ -119,7 +121,7 @@ def build_pack(
     ]
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         thumbs = np.stack(list(pool.map(_thumbnail, [path for _, _, path in files])))
-        original, distance = first_of_copies(thumbs)
+        original, distance = first_of_copies(thumbs, [labels.index(f[0]) for f in files])
         kept = [i for i in range(len(files)) if original[i] < 0]
         blobs = list(pool.map(lambda i: _encode(files[i][2], size, fmt, quality), kept))
     names = [files[i][1] for i in kept]
@@ -143,6 +145,7 @@ def _summary(
 ) -> dict[str, Any]:
     """:func:`build_pack`'s counts per source and the copies' distances."""
     dropped, kept = original >= 0, original < 0
+    margins = distance[kept & np.isfinite(distance)]
     sources = {}
     for label, _, names in found:
         mine = np.array([own == label for own in label_of])
@@ -153,7 +156,7 @@ def _summary(
         "dropped": int(dropped.sum()),
         "sources": sources,
         "copy_max": float(distance[dropped].max()) if dropped.any() else None,
-        "distinct_min": float(distance[kept].min()) if kept.sum() > 1 else None,
+        "distinct_min": float(margins.min()) if margins.size else None,
     }
 
 
@@ -218,7 +221,8 @@ def _report(stats: dict[str, Any], out: str) -> str:
         lines.append(f"copies differ by at most {stats['copy_max']:.1f} grey levels")
     if stats["distinct_min"] is not None:
         lines.append(
-            f"different photos by at least {stats['distinct_min']:.1f} (copies: < {COPY_THRESHOLD})"
+            f"photos of different folders by at least {stats['distinct_min']:.1f}"
+            f" (copies: < {COPY_THRESHOLD})"
         )
     lines.append(
         f"packed {stats['images']} images into {out}: {stats['megabytes']:.1f} MB "
@@ -232,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pconv_lightning.data.pack",
         description=(
-            "Pack the distinct images of the SRC folders, centre-cropped to SIZE x SIZE and "
-            "re-encoded, into one file; a copy of an earlier image is left out."
+            "Pack the images of the SRC folders, centre-cropped to SIZE x SIZE and re-encoded, "
+            "into one file; a copy of a photo of an earlier folder is left out."
         ),
     )
     parser.add_argument("src", nargs="+", help="image folders (searched recursively), in order")
