@@ -10,7 +10,12 @@ bf16 (about 180 GFLOP per image, so about 7% of the peak); PConvUNet / plain <= 
 Default: the short table that decides the training settings, inside ``--budget-s`` (110 s):
 the data path alone, then 256x256, 7 layers, bf16-mixed, channels_last, batch 32 and 64, both
 networks eager, then ONE compiled row (PConvUNet at the faster eager batch; its first step is
-the compile time), skipped when under ``--compile-min-s`` of the budget is left.
+the compile time), skipped when under ``--compile-min-s`` of the budget is left. Then, with
+``--pack``, ``pconv fit`` of experiments/configs/reference_256.yaml against the raw step of the
+same configuration (train_step.py's fit section) at 256x256, the largest batch (64),
+bf16-mixed, channels_last, ``--data.repeats`` covering the timed steps: eager (when
+``--fit-min-s`` of the budget is left) and compiled (``--fit-compile-min-s``); ``fit`` in
+gpu_bench.json, a table of its own. The training settings do not depend on them.
 ``--full``: the whole grid (32-true / bf16-mixed / 16-mixed x channels_last off/on at 256 and
 512, compiled bf16 rows at 256, both networks), eager configs first; scripts/gpu/collect.sh
 runs it only when time is left after the training is collected.
@@ -32,15 +37,17 @@ import csv
 import importlib.metadata
 import json
 import statistics
+import tempfile
 import time
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+from reference_masks import mask_generator, mask_spec
 from timing import print_table, synchronize
 from torch.utils.flop_counter import FlopCounterMode
-from train_step import DTYPES, make_batch
+from train_step import DTYPES, FIT_HEADER, fit_against_raw, fit_row, make_batch, pack_case
 
 from pconv_lightning import InpaintingLoss, LossWeights, PConvUNet, VGG16Features
 
@@ -175,14 +182,10 @@ def full_configs(args):
 def loader_rate(args, size: int, batch: int) -> dict:
     """Images/s of the packed data path alone: workers' masks, transfer, device augmentation."""
     from pconv_lightning.data.packed import PackedInpaintingDataModule
-    from pconv_lightning.masks import FileMaskGenerator, MixtureMaskGenerator, StrokeMaskGenerator
 
-    generator = MixtureMaskGenerator(  # as in experiments/configs/reference_256.yaml
-        [FileMaskGenerator(args.masks, resize="resize", dilation=(1, 9)),
-         StrokeMaskGenerator(preset="medium")], [0.75, 0.25])  # fmt: skip
     data = PackedInpaintingDataModule(
         train=args.pack, image_size=size, batch_size=batch, num_workers=args.workers,
-        mask_generator=generator,
+        mask_generator=mask_generator(args.masks),  # reference_256.yaml's mixture
     )  # fmt: skip
     data.setup("fit")
     device = torch.device(args.device)
@@ -234,16 +237,15 @@ class Runner:
     def left(self) -> float:
         return self.deadline - time.monotonic()
 
-    def run(self, config: tuple, nets=NETS, need_s: float | None = None) -> list[dict]:
-        label = " ".join(f"{k}={v}" for k, v in zip(FIELDS[:6], config, strict=True))
-        label += "" if nets == NETS else f" nets={','.join(nets)}"
-        need_s = self.args.eager_min_s if need_s is None else need_s
+    def attempt(self, label: str, need_s: float, measure_fn):
+        """``measure_fn()``, or None when under ``need_s`` of the budget is left (listed under
+        ``skipped``) or when it raised (listed under ``failed``)."""
         if self.left() < need_s:
             self.result["skipped"].append({"config": label, "reason": f"under {need_s} s left"})
             print(label, f"SKIPPED: {self.left():.0f} s of the budget left", flush=True)
-            return []
+            return None
         try:
-            rows = measure(self.args, *config, self.loss, nets=nets)
+            return measure_fn()
         except Exception as err:
             self.result["failed"].append(
                 {"config": label, "error": f"{type(err).__name__}: {err}"[:500]}
@@ -252,11 +254,40 @@ class Runner:
             torch._dynamo.reset()
             if torch.device(self.args.device).type == "cuda":
                 torch.cuda.empty_cache()
+            return None
+
+    def run(self, config: tuple, nets=NETS, need_s: float | None = None) -> list[dict]:
+        label = " ".join(f"{k}={v}" for k, v in zip(FIELDS[:6], config, strict=True))
+        label += "" if nets == NETS else f" nets={','.join(nets)}"
+        need_s = self.args.eager_min_s if need_s is None else need_s
+        rows = self.attempt(label, need_s, lambda: measure(self.args, *config, self.loss, nets))
+        if rows is None:
             return []
         self.result["rows"] += rows
         print(label, "done", flush=True)
         write(self.out, self.result)  # after every config: a stopped run keeps its rows
         return rows
+
+    def run_fit(self, case, need_s: float) -> dict | None:
+        """One ``pconv fit`` against raw step row (train_step.py) into ``result["fit"]``."""
+        args = self.args
+        label = (f"pconv fit size={case.size} layers={case.layers} batch={case.batch} "
+                 f"precision={case.precision} channels_last={case.channels_last} "
+                 f"compile={case.compile} repeats={case.repeats}")  # fmt: skip
+
+        def fit_row_measured() -> dict:
+            with tempfile.TemporaryDirectory() as root:
+                return fit_against_raw(
+                    case, self.loss, torch.device(args.device), Path(root), args.fit_steps,
+                    args.fit_warmup, args.reps, args.steps, args.compile_backend,
+                )  # fmt: skip
+
+        row = self.attempt(label, need_s, fit_row_measured)
+        if row is not None:
+            self.result["fit"].append(row)
+            print(label, "done:", f"fit / raw {row['fit_over_raw']}", flush=True)
+            write(self.out, self.result)
+        return row
 
 
 def short_plan(args, runner: Runner) -> None:
@@ -273,6 +304,22 @@ def short_plan(args, runner: Runner) -> None:
         if best is not None and True in args.compile:
             config = (size, layers, best["batch"], "bf16-mixed", True, True)
             runner.run(config, nets=tuple(args.compile_nets), need_s=args.compile_min_s)
+
+
+def fit_plan(args, runner: Runner) -> None:
+    """``pconv fit`` against the raw step at the first size and its largest batch, bf16-mixed
+    channels_last, eager then compiled, the timed steps in one epoch of the pack."""
+    from pconv_lightning.data.pack import read_pack
+
+    size, layers, batches = _specs(args)[0]
+    photos = len(read_pack(args.pack)["names"])
+    extra = (f"--data.mask_generator={json.dumps(mask_spec(args.masks))}",
+             f"--data.num_workers={args.workers}",
+             *([f"--model.vgg_weights={args.vgg}"] if args.vgg else []))  # fmt: skip
+    for compiled in sorted(args.compile):
+        case = pack_case(args.pack, photos, size, max(batches), layers, args.fit_steps,
+                         compiled=compiled, args=extra)  # fmt: skip
+        runner.run_fit(case, args.fit_compile_min_s if compiled else args.fit_min_s)
 
 
 def main() -> None:
@@ -312,6 +359,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=12)
     parser.add_argument("--loader-batches", type=int, default=40)
     parser.add_argument("--loader-skip", type=int, default=5)
+    parser.add_argument("--fit-steps", type=int, default=60, help="pconv fit steps per fit row")
+    parser.add_argument("--fit-warmup", type=int, default=10, help="of which not timed")
+    parser.add_argument("--fit-min-s", type=float, default=25.0,
+                        help="the eager fit row starts only with this much of the budget left")  # fmt: skip
+    parser.add_argument("--fit-compile-min-s", type=float, default=75.0,
+                        help="the compiled fit row starts only with this much of the budget "
+                        "left")  # fmt: skip
     args = parser.parse_args()
     if args.sizes is None:
         args.sizes = ["256:7:32,16,64", "512:8:8"] if args.full else ["256:7:32,64"]
@@ -323,7 +377,8 @@ def main() -> None:
         args.compile_sizes, args.compile_backend = [32], "eager"
         args.warmup, args.steps, args.reps = 1, 1, 1
         args.workers, args.loader_batches, args.loader_skip = 0, 2, 1
-        args.eager_min_s = args.compile_min_s = 0.0
+        args.fit_steps, args.fit_warmup = 3, 1
+        args.eager_min_s = args.compile_min_s = args.fit_min_s = args.fit_compile_min_s = 0.0
     args.channels_last = [v == "on" for v in args.channels_last]
     args.compile = [v == "on" for v in args.compile]
     if (args.pack is None) != (args.masks is None):
@@ -346,7 +401,7 @@ def main() -> None:
     result = {
         "device": name, "torch": torch.__version__, "versions": versions(), "total_gib": total_gib,
         "peak_tflops": args.peak_tflops, "mode": "full" if args.full else "short",
-        "rows": [], "failed": [], "skipped": [],
+        "rows": [], "failed": [], "skipped": [], "fit": [],
     }  # fmt: skip
     if args.pack and not args.full:  # first: no compile, and the training run depends on it
         size, _, batches = _specs(args)[0]
@@ -358,10 +413,16 @@ def main() -> None:
             runner.run(config)
     else:
         short_plan(args, runner)
+        if args.pack:
+            fit_plan(args, runner)
     result["elapsed_s"] = round(time.monotonic() - started, 1)
     write(out, result)
     rows = result["rows"]
     print_table(FIELDS, [[row[k] for k in FIELDS] for row in rows])
+    if result["fit"]:
+        print(f"\npconv fit ({args.fit_steps} steps, the first {args.fit_warmup} not timed) "
+              "against the raw step:\n")  # fmt: skip
+        print_table(FIT_HEADER, [fit_row(row) for row in result["fit"]])
     print(f"\n{result['elapsed_s']} s; failed {len(result['failed'])}, "
           f"skipped {len(result['skipped'])}")  # fmt: skip
     loader = result.get("loader")

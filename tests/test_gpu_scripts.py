@@ -236,13 +236,13 @@ def test_mask_split_halves_every_bucket_and_border_group(tmp_path):
     assert (tmp_path / "odd" / "manifest.csv").is_file()
 
 
-def _device_checkout(tmp_path: Path) -> Path:
+def _device_checkout(tmp_path: Path, pack: str = "train_pool_256.pack") -> Path:
     """What the GPU host has: the scripts and a tiny .gpu/ (pack, masks, VGG)."""
     repo = tmp_path / "repo"
     repo.mkdir()
     for name in ("pconv_lightning", "benchmarks", "experiments", "scripts"):
         (repo / name).symlink_to(REPO / name)
-    build_pack(SAMPLES / "train", repo / ".gpu" / "train_pool_256.pack", size=64, fmt="png")
+    build_pack(SAMPLES / "train", repo / ".gpu" / pack, size=64, fmt="png")
     shutil.copytree(SAMPLES / "eval_masks", repo / ".gpu" / "masks_train")
     vgg = make_layers(cfgs["D"][:10])  # random conv1_1..pool3, in the shared file's layout
     torch.save(vgg.state_dict(), repo / ".gpu" / "vgg16_pool3.pth")
@@ -284,20 +284,30 @@ def _returned(out: Path) -> list[str]:
     return files
 
 
-def _rehearse(tmp_path: Path, mp_mode: str, init: bool) -> tuple[Path, Path]:
-    repo = _device_checkout(tmp_path)
+def _rehearse(
+    tmp_path: Path, mp_mode: str, init: bool, config: str | None = None
+) -> tuple[Path, Path]:
+    """The three steps on the host; ``config``: CONFIG, used on top of reference_256.yaml (the
+    host then has only the pack it names)."""
+    pack = "train_all_256.pack" if config else "train_pool_256.pack"
+    repo = _device_checkout(tmp_path, pack)
     if init:  # prepare.sh's staging: .gpu/init.json now, .gpu_init/ later
         half = _net_pieces(tmp_path / "export", 6, 11)
         _script("stage_init").stage(tmp_path / "export", tmp_path / "staged",
                                     repo / ".gpu" / "init.json", layers=6)  # fmt: skip
     out = tmp_path / "out"
-    bash = _runner(repo, out, MP_MODE=mp_mode)
+    bash = _runner(repo, out, MP_MODE=mp_mode, **({"CONFIG": config} if config else {}))
     # measure and start
     assert "| size |" in bash("scripts/gpu/bench.sh")
     log = bash("scripts/gpu/start_runs.sh", "200")  # 200 - 5 - 5 - 20 s: room for "after"
     assert "chosen: batch" in log and f"mixed precision: {mp_mode}" in log
+    configs = "experiments/configs/reference_256.yaml" + (f" + {config}" if config else "")
+    assert f"config: {configs}; pack: .gpu/{pack}" in log
     assert "fallback" not in log  # the benchmark's table decided
     assert _returned(out) == ["bench.log", "chosen.txt", "gpu_bench.csv", "gpu_bench.json"]
+    fit = json.loads((out / "gpu_bench.json").read_text())["fit"]  # pconv fit against raw
+    assert [(row["compile"], row["epoch_ends_timed"]) for row in fit] == [(False, 0), (True, 0)]
+    assert all(row["fit_images_per_s"] > 0 and row["raw_images_per_s"] > 0 for row in fit)
     shutil.rmtree(out)
     # collect: the starting weights land in .gpu_init first
     if init:
@@ -337,9 +347,12 @@ def test_budgeted_run_rehearsed_on_cpu_from_scratch(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mp_mode", ["concurrent", "skip"])
-def test_budgeted_run_rehearsed_on_cpu_from_reference_weights(tmp_path, mp_mode):
-    _rehearse(tmp_path, mp_mode=mp_mode, init=True)
+@pytest.mark.parametrize(
+    ("mp_mode", "config"),
+    [("concurrent", None), ("skip", "experiments/configs/reference_256_continued.yaml")],
+)
+def test_budgeted_run_rehearsed_on_cpu_from_reference_weights(tmp_path, mp_mode, config):
+    _rehearse(tmp_path, mp_mode=mp_mode, init=True, config=config)
 
 
 @pytest.mark.slow
