@@ -477,3 +477,17 @@ def test_pconv_sweep_without_the_sweep_extra_names_it(monkeypatch, tmp_path):
     path = fake_sweep(tmp_path, {"x": {"values": [1.0]}})
     with pytest.raises(MissingExtraError, match=r'pip install "pconv-lightning\[sweep\]"'):
         cli_main(["sweep", str(path), "--out", str(tmp_path / "out")])
+
+
+def test_a_point_starts_its_own_wandb_service(tmp_path, monkeypatch):
+    """A W&B service of the sweep's process (an earlier wandb.init there, as in a notebook or
+    a test worker) is not shared with the points: its records of a point's run reached the
+    file late, after the point had exited."""
+    from pconv_lightning.sweeps.runner import point_env
+
+    monkeypatch.setenv("WANDB_SERVICE", "2-123-unix-/tmp/wandb.sock")
+    monkeypatch.setenv("WANDB_SWEEP_ID", "abc")
+    point = Point(1, "aaaaaaaa", {"x": {"value": 1.0}})
+    env = point_env({}, SweepDir(tmp_path), "s1", point, tmp_path / "params.yaml")
+    assert "WANDB_SERVICE" not in env and "WANDB_SWEEP_ID" not in env
+    assert env["WANDB_MODE"] == "offline" and env["WANDB_RUN_ID"] == "aaaaaaaa"

@@ -69,9 +69,13 @@ def build_command(config: dict[str, Any], point: Point, param_path: Path, json_p
 
 
 def point_env(config: dict[str, Any], sweep: SweepDir, sweep_id: str, point: Point, params: Path):
-    """The environment of a point's process: the agent's, offline, and no sweep id."""
+    """The environment of a point's process: the agent's, offline, no sweep id, and no W&B
+    service of this process (``WANDB_SERVICE``, set by any ``wandb.init`` here): a point
+    that starts its own service has its run file complete when that service exits, where a
+    shared one writes the last records whenever it gets to them."""
     env = dict(os.environ)
     env.pop("WANDB_SWEEP_ID", None)
+    env.pop("WANDB_SERVICE", None)
     run_dir = sweep.run_dir(point).resolve()
     env.update(
         WANDB_MODE="offline",
