@@ -31,7 +31,7 @@ from pconv_lightning.callbacks import (
     Stage2Finetune,
     TrainingBudget,
 )
-from pconv_lightning.callbacks.progress import EpochProgressBar
+from pconv_lightning.callbacks.progress import EpochProgressBar, StepProgressBar
 from pconv_lightning.checkpoints.resume import check_checkpoint_config, prepare_fit
 from pconv_lightning.data import InpaintingDataModule
 from pconv_lightning.errors import unwrap_union_error
@@ -156,12 +156,14 @@ class PConvCLI(LightningCLI):
         prepare_fit(self.trainer, self.model, self.config.fit.get("ckpt_path"))
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """Add :class:`EpochProgressBar` unless the bar is off or another one is configured."""
+        """Add :class:`EpochProgressBar` (:class:`StepProgressBar` without ``rich``) unless the
+        bar is off or another one is configured."""
         trainer = self._get(self.config_init, "trainer", default={})
         callbacks = list(trainer.get("callbacks") or [])
         has_bar = any(isinstance(c, ProgressBar) for c in callbacks)
-        if _RICH_AVAILABLE and trainer.get("enable_progress_bar") is not False and not has_bar:
-            kwargs["callbacks"] = [*callbacks, EpochProgressBar()]
+        if trainer.get("enable_progress_bar") is not False and not has_bar:
+            bar = EpochProgressBar() if _RICH_AVAILABLE else StepProgressBar()
+            kwargs["callbacks"] = [*callbacks, bar]
         built = super().instantiate_trainer(**kwargs)
         for logger in built.loggers:
             if isinstance(logger, WandbLogger) and logger._wandb_init.get("anonymous") is None:

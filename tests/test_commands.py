@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -114,6 +115,35 @@ def test_progress_bar_shows_no_negative_epoch_count(max_epochs, expected):
     bar = EpochProgressBar()
     bar._trainer = _Trainer(max_epochs)
     assert bar._get_train_description(49).strip() == expected
+
+
+class _Reads:
+    """A progress bar's base whose ``get_metrics`` counts its reads (each one a host sync)."""
+
+    reads = 0
+
+    def get_metrics(self, trainer, pl_module):
+        self.reads += 1
+        return {"train/loss": float(trainer.global_step)}
+
+
+def test_progress_bars_read_the_metrics_only_at_logging_steps():
+    from pconv_lightning.callbacks.progress import MetricsAtLoggingSteps
+
+    class Bar(MetricsAtLoggingSteps, _Reads):
+        pass
+
+    bar = Bar()
+    trainer = SimpleNamespace(training=True, global_step=0, log_every_n_steps=10)
+    shown = []
+    for step in range(1, 31):
+        trainer.global_step = step
+        shown.append(bar.get_metrics(trainer, None)["train/loss"])
+    assert bar.reads == 4  # the first call, then steps 10, 20, 30
+    assert shown[:9] == [1.0] * 9 and shown[9:19] == [10.0] * 10 and shown[29] == 30.0
+    trainer.training = False  # validation and the end of training: always read
+    bar.get_metrics(trainer, None)
+    assert bar.reads == 5
 
 
 @pytest.mark.slow

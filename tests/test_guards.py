@@ -112,3 +112,14 @@ def test_fp16_export_writes_fp16_pieces(tmp_path):
     for key, value in net.state_dict().items():
         if value.is_floating_point():
             torch.testing.assert_close(state[key], value.half())
+
+
+def test_fp16_export_refuses_weights_that_are_not_finite(tmp_path):
+    net = PConvUNet(layers=3)
+    with torch.no_grad():
+        net.decoder[-1].conv.bias[0] = float("nan")
+    callback = HalfWeightsExport(dirpath=str(tmp_path))
+    trainer = SimpleNamespace(is_global_zero=True, global_step=7, callbacks=[], datamodule=None)
+    with pytest.warns(UserWarning, match="step 7.*not all finite"):
+        assert callback.export(trainer, SimpleNamespace(net=net)) is None
+    assert not any(tmp_path.iterdir())

@@ -21,7 +21,8 @@ from pconv_lightning.data.pack import build_pack
 from pconv_lightning.data.packed import PackedInpaintingDataModule
 from pconv_lightning.metrics import InpaintingMetrics
 from pconv_lightning.models import PConvUNet
-from pconv_lightning.module import InpaintingModule, NonFiniteLossError
+from pconv_lightning.module import InpaintingModule
+from pconv_lightning.nonfinite import NonFiniteLossError, NonFiniteWatch
 
 
 def tiny_module(**kwargs) -> InpaintingModule:
@@ -146,6 +147,56 @@ def test_nan_loss_stops_with_step_and_files_and_keeps_the_last_good_checkpoint(t
     assert all(
         torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point()
     )
+
+
+class NaNFrom(Callback):
+    """Poisons the network's output from global step ``step`` on, keeping the autograd graph
+    (the steps after it train on), and keeps the files of each step's batch."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        self.paths: dict[int, list[str]] = {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.paths[trainer.global_step] = list(batch["path"])
+        if trainer.global_step == self.step:
+            pl_module.net.register_forward_hook(lambda _m, _i, out: out * float("nan"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("checkpoints", [False, True])
+def test_a_loss_read_every_4_steps_names_the_first_nan_step_and_no_checkpoint_follows_it(
+    tmp_path, checkpoints
+):
+    """As on a GPU: the loss is read on the host every 4th step (3, 7, ...) and before each
+    checkpoint. NaN from step 5: the error names step 5 and its batch's files, raised at the
+    save after step 5 (last.ckpt stays the finite one of step 5) or, without saves, at step 7."""
+    poison = NaNFrom(5)
+    callbacks = [poison]
+    if checkpoints:
+        callbacks.append(
+            ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True, every_n_train_steps=1)
+        )
+    trainer = tiny_trainer(
+        tmp_path, steps=12, callbacks=callbacks, enable_checkpointing=checkpoints
+    )
+    module = tiny_module()
+    module.finite_watch.interval = 4
+    with pytest.raises(NonFiniteLossError, match=r"global step 5 \(epoch 0, batch 5\)") as err:
+        trainer.fit(module, tiny_data(max_train_samples=24))
+    assert str(err.value).endswith("files: " + ", ".join(poison.paths[5]))
+    assert trainer.global_step == (6 if checkpoints else 7)
+    if checkpoints:
+        state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)
+        assert state["global_step"] == 5
+        floats = [v for v in state["state_dict"].values() if v.is_floating_point()]
+        assert all(torch.isfinite(v).all() for v in floats)
+
+
+def test_the_loss_is_read_every_step_on_the_cpu_and_every_logging_interval_elsewhere():
+    assert NonFiniteWatch().resolve(torch.device("cpu"), 50) == 1
+    assert NonFiniteWatch().resolve(torch.device("cuda", 0), 50) == 50
+    assert NonFiniteWatch(interval=3).resolve(torch.device("cpu"), 50) == 3
 
 
 def test_checkpoint_loads_with_weights_only_and_restores_the_module(tmp_path):
@@ -277,3 +328,39 @@ def test_skipped_files_are_counted_in_the_logs(tmp_path, broken_dir):
     trainer.fit(tiny_module(), data)
     assert data.skipped_files
     assert trainer.callback_metrics["data/skipped_files"].item() == len(data.skipped_files)
+
+
+@pytest.mark.parametrize(
+    ("device", "machine", "flags", "capability", "expected"),
+    [
+        ("cpu", "x86_64", {"avx2", "avx512f"}, None, True),  # measured: AMD EPYC
+        ("cpu", "x86_64", {"avx2"}, None, False),
+        ("cpu", "aarch64", {"bf16"}, None, False),
+        ("cuda", "x86_64", set(), (9, 0), True),  # measured: H200
+        ("cuda", "x86_64", set(), (6, 1), False),  # no tensor cores
+        ("mps", "arm64", set(), None, False),
+    ],
+)
+def test_channels_last_is_chosen_where_it_was_measured_faster(
+    monkeypatch, device, machine, flags, capability, expected
+):
+    from pconv_lightning import memory_format
+
+    monkeypatch.setattr(memory_format.platform, "machine", lambda: machine)
+    monkeypatch.setattr(memory_format, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(memory_format.torch.cuda, "get_device_capability", lambda _d: capability)
+    assert memory_format.channels_last_pays(torch.device(device)) is expected
+
+
+@pytest.mark.parametrize("chosen", [True, False])
+def test_an_unset_channels_last_is_decided_for_the_trainers_device(tmp_path, monkeypatch, chosen):
+    monkeypatch.setattr("pconv_lightning.module.channels_last_pays", lambda device: chosen)
+    module = tiny_module()
+    assert module.channels_last is None
+    tiny_trainer(tmp_path, steps=1, limit_val_batches=0).fit(module, tiny_data())
+    assert module.channels_last is chosen
+    kernels = [p for p in [*module.net.parameters(), *module.loss.parameters()] if p.dim() == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) is chosen for p in kernels)
+    explicit = tiny_module(channels_last=not chosen)
+    tiny_trainer(tmp_path, steps=1, limit_val_batches=0).fit(explicit, tiny_data())
+    assert explicit.channels_last is not chosen  # a value given always wins

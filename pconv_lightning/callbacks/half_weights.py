@@ -13,7 +13,9 @@ import shutil
 import time
 from pathlib import Path
 
+import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_warn
 
 from pconv_lightning.callbacks.budget import TrainingBudget
 from pconv_lightning.checkpoints.pieces import half_state, save_pieces
@@ -63,7 +65,8 @@ class HalfWeightsExport(Callback):
         self.export(trainer, pl_module)
 
     def export(self, trainer: Trainer, pl_module: LightningModule) -> Path | None:
-        """Write one export now (global rank 0 only); returns its folder."""
+        """Write one export now (global rank 0 only); returns its folder, or None where nothing
+        was written (another rank, or weights that are not all finite)."""
         self._last = time.monotonic()
         if not trainer.is_global_zero:
             return None
@@ -71,6 +74,11 @@ class HalfWeightsExport(Callback):
         folder = self.dirpath / f"step-{step:07d}"
         if folder.exists():  # this step is exported already (the end of fit right after one)
             return folder
+        state = pl_module.net.state_dict()
+        floats = [torch.isfinite(v).all() for v in state.values() if v.is_floating_point()]
+        if floats and not bool(torch.stack(floats).all()):
+            rank_zero_warn(f"step {step}: the network's weights are not all finite; not exported")
+            return None
         spent = next((c for c in trainer.callbacks if isinstance(c, TrainingBudget)), None)
         batch = getattr(trainer.datamodule, "hparams", {}).get("batch_size", 0)
         info = {
@@ -82,7 +90,7 @@ class HalfWeightsExport(Callback):
             "precision": str(trainer.precision),
             "dtype": "float16",
         }
-        save_pieces(half_state(pl_module.net.state_dict()), folder, self.piece_bytes, info)
+        save_pieces(half_state(state), folder, self.piece_bytes, info)
         pointer = self.dirpath / "LATEST.tmp"
         pointer.write_text(folder.name)
         os.replace(pointer, self.dirpath / "LATEST")

@@ -29,20 +29,30 @@ from pconv_lightning.data.pack import load_images
 
 
 class PackMaskDataset(Dataset):
-    """Sample ``(epoch, index)``: photo ``index`` of the pack (by number) and its mask."""
+    """Sample ``(epoch, k)``: photo ``k mod N`` of the pack (by number) and mask ``k``.
 
-    def __init__(self, names: list[str], masks: MaskSource, image_size: int) -> None:
+    With ``repeats`` R, an epoch has R x N samples: every photo R times, each time with its
+    own mask.
+    """
+
+    def __init__(
+        self, names: list[str], masks: MaskSource, image_size: int, repeats: int = 1
+    ) -> None:
+        if repeats < 1:
+            raise ValueError(f"repeats must be >= 1, got {repeats}")
         self.names = names
         self.masks = masks
         self.image_size = image_size
+        self.repeats = repeats
         self.skipped_files: set[str] = set()  # nothing is decoded here, nothing is skipped
 
     def __len__(self) -> int:
-        return len(self.names)
+        return len(self.names) * self.repeats
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
-        draw = self.masks(index, epoch, self.image_size, self.image_size)
+        epoch, sample = key if isinstance(key, tuple) else (0, key)
+        index = sample % len(self.names)
+        draw = self.masks(sample, epoch, self.image_size, self.image_size)
         mask = torch.from_numpy(draw.mask).unsqueeze(0)
         return {"index": index, "mask": mask, "path": self.names[index], "skipped": []}
 
@@ -57,6 +67,10 @@ class PackedInpaintingDataModule(InpaintingDataModule):
         crop_scale, crop_ratio: area fraction and aspect ratio ranges of kornia's
             ``RandomResizedCrop``, whose output is ``image_size`` square.
         flip: also flip horizontally with probability 0.5.
+        repeats: passes over the pack per epoch (each with other masks and crops). A pack
+            of a few thousand photos makes epochs of seconds on a GPU; each epoch's end
+            drains the loader's workers and the next epoch waits for their first batch
+            (``benchmarks/epoch_boundary.py``), so long runs take long epochs.
         **kwargs: :class:`InpaintingDataModule`'s arguments; ``train`` is a pack file (or an
             image folder, centre-cropped to ``image_size`` and decoded at setup),
             ``max_train_samples`` keeps that many photos spread over it.
@@ -67,9 +81,12 @@ class PackedInpaintingDataModule(InpaintingDataModule):
         crop_scale: tuple[float, float] = (0.5, 1.0),
         crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
         flip: bool = True,
+        repeats: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if repeats < 1:
+            raise ValueError(f"repeats must be >= 1, got {repeats}")
         if not 0 < crop_scale[0] <= crop_scale[1] <= 1:
             raise ValueError(
                 f"crop_scale must be (lo, hi) with 0 < lo <= hi <= 1, got {crop_scale}"
@@ -93,7 +110,7 @@ class PackedInpaintingDataModule(InpaintingDataModule):
                 f"batch_size={self.hparams.batch_size}"
             )
         masks = TrainMasks(self.mask_generator, self.hparams.seed)
-        return PackMaskDataset(names, masks, self.hparams.image_size)
+        return PackMaskDataset(names, masks, self.hparams.image_size, self.hparams.repeats)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Training batches: gather the photos on the batch's device and augment them there."""
