@@ -37,7 +37,8 @@ from pconv_lightning.masks import (
     StrokeMaskGenerator,
 )
 from pconv_lightning.models import PConvUNet
-from pconv_lightning.module import InpaintingModule, NonFiniteLossError
+from pconv_lightning.module import InpaintingModule
+from pconv_lightning.nonfinite import NonFiniteLossError
 
 TERMS = ("valid", "hole", "perceptual", "style_out", "style_comp", "tv")
 
