@@ -35,8 +35,13 @@ EXTRA = {
         f"--model.init_weights={REPO / 'weights' / 'reference_256.safetensors'}",  # tmp_path cwd
     ],
 }
+EXTRA["reference_256_continued.yaml"] = [
+    *EXTRA["reference_256.yaml"],
+    *EXTRA["quickstart_finetune.yaml"],  # the released weights instead of .gpu_init's
+]
 ON_TOP_OF = {  # configs that only override another
     "reference_cpu_continued.yaml": "reference_cpu.yaml",
+    "reference_256_continued.yaml": "reference_256.yaml",
     "quickstart_finetune.yaml": "quickstart.yaml",
 }
 

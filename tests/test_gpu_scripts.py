@@ -350,6 +350,7 @@ def test_budgeted_run_rehearsed_on_cpu_from_scratch(tmp_path):
 @pytest.mark.parametrize(
     ("mp_mode", "config"),
     [("concurrent", None), ("skip", "experiments/configs/reference_256_continued.yaml")],
+    ids=["concurrent", "skip-continued"],
 )
 def test_budgeted_run_rehearsed_on_cpu_from_reference_weights(tmp_path, mp_mode, config):
     _rehearse(tmp_path, mp_mode=mp_mode, init=True, config=config)

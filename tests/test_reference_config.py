@@ -4,14 +4,18 @@ directory), shrunk to a few CPU steps; the fp16 weight pieces it leaves behind."
 from __future__ import annotations
 
 import csv
+import importlib.util
+import io
 import json
 import shutil
+from contextlib import redirect_stdout
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import CONFIGS, SAMPLES
+import yaml
+from training_helpers import CONFIGS, REPO, SAMPLES
 
 from pconv_lightning.checkpoints.network import network_from_state_dict
 from pconv_lightning.checkpoints.pieces import half_state, merge_pieces, save_pieces
@@ -80,3 +84,47 @@ def test_pieces_are_bounded_and_merge_back_exactly(tmp_path):
     with pytest.raises(ValueError, match=names[1]):
         merge_pieces(tmp_path)
     assert json.loads((tmp_path / "pieces.json").read_text())["tensors"] == 8
+
+
+def _merged(*configs: str) -> dict:
+    """The config ``pconv fit`` composes from ``configs`` (``--print_config``)."""
+    out = io.StringIO()
+    args = ["fit", *(f"--config={CONFIGS / c}" for c in configs), "--print_config"]
+    with redirect_stdout(out), pytest.raises(SystemExit) as exit_info:
+        cli_main(args)
+    assert exit_info.value.code in (0, None)
+    return yaml.safe_load(out.getvalue())
+
+
+def test_continued_config_overrides_the_reference_recipe():
+    base = _merged("reference_256.yaml")
+    continued = _merged("reference_256.yaml", "reference_256_continued.yaml")
+    assert continued["model"]["init_weights"] == ".gpu_init/reference_256.safetensors"
+    assert continued["data"]["init_args"]["train"] == ".gpu/train_all_256.pack"
+    assert continued["model"]["compile"] is False
+    assert continued["model"]["optimizer"] == {
+        "class_path": "torch.optim.Adam",
+        "init_args": base["model"]["optimizer"]["init_args"] | {"lr": 2e-4},
+    }
+    steps = continued["trainer"]["max_steps"]
+    assert continued["stage2"] == base["stage2"] | {"at_step": int(0.8 * steps)}
+    assert continued["trainer"]["max_time"] == "00:00:07:15"
+    assert continued["data"]["init_args"]["batch_size"] == 64
+    # the rest is the reference recipe: network, size, masks, precision, exports, loss
+    for key in ("net", "vgg_weights", "channels_last", "val_lpips", "loss_weights"):
+        assert continued["model"][key] == base["model"][key]
+    changed = {"train", "batch_size"}
+    assert {k: v for k, v in continued["data"]["init_args"].items() if k not in changed} == {
+        k: v for k, v in base["data"]["init_args"].items() if k not in changed
+    }
+    changed = {"max_time", "max_steps"}
+    assert {k: v for k, v in continued["trainer"].items() if k not in changed} == {
+        k: v for k, v in base["trainer"].items() if k not in changed
+    }
+    # scripts/gpu/ read the same pack from the configs (prepare.sh builds it)
+    spec = importlib.util.spec_from_file_location("pack_of", REPO / "scripts/gpu/pack_of.py")
+    pack_of = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pack_of)
+    chain = [str(CONFIGS / "reference_256.yaml"), str(CONFIGS / "reference_256_continued.yaml")]
+    assert pack_of.pack_of(chain) == continued["data"]["init_args"]["train"]
+    assert pack_of.pack_of(chain[:1]) == base["data"]["init_args"]["train"]

@@ -14,7 +14,7 @@ source scripts/gpu/setup_device.sh || exit 1
 mkdir -p outputs/bench
 timeout "${BENCH_SECONDS:-120}" python3 benchmarks/gpu.py --out outputs/bench \
   --vgg .gpu/vgg16_pool3.pth --budget-s "${BENCH_BUDGET:-105}" \
-  --pack .gpu/train_pool_256.pack --masks .gpu/masks_train \
+  --pack "$PACK" --masks .gpu/masks_train \
   ${TINY:+--device cpu --tiny} 2>&1 | tee outputs/bench/bench.log
 cp outputs/bench/gpu_bench.csv outputs/bench/gpu_bench.json outputs/bench/bench.log "$OUT"/ \
   2>/dev/null

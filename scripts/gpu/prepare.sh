@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the bundle a GPU host needs for the reference recipe without internet access, from the
 # repository root of a machine that has the data (no GPU needed). Git-ignored folders:
-#   .gpu/train_pool_256.pack   2,941 photos, 256x256 centre squares, WebP q82, one file
+#   .gpu/<pack>                the photo pack the config names (scripts/gpu/pack_of.py), one file
+#                              of 256x256 centre squares: train_pool_256.pack (reference_256.yaml)
+#                              or train_all_256.pack (CONFIG=.../reference_256_continued.yaml)
 #   .gpu/masks_train/          the even-numbered half of the NVIDIA test masks (1,000)
 #   .gpu/vgg16_pool3.pth       ImageNet VGG16 conv1_1..conv3_3 (`pconv weights vgg16`, VGG=)
 #   .gpu/wheels/               scripts/gpu/wheels.txt for python 3.12, manylinux x86-64
@@ -13,20 +15,35 @@
 # It also writes outputs/masks_eval_odd/ (the held-back odd-numbered half, with manifest.csv)
 # for `pconv evaluate` afterwards; that folder stays here.
 # LIMIT_MIB: when set, checks that the working tree plus each part stays under it (a transfer
-# limit); a tracked weights/*.safetensors counts with the working tree.
-# SHARED: the folder with data/train_pool_256 and data/nvidia_irregular_masks_test.
+# limit); weights/*.safetensors do not count with the working tree: they travel in .gpu_init.
+# SHARED: the folder with data/<the photo folders> and data/nvidia_irregular_masks_test.
+# CONFIG: a config used on top of reference_256.yaml; the bundle holds the pack it names.
 # Usage: [SHARED=../shared] [PY=.venv/bin/python] [INIT=auto|none|PATH] [LIMIT_MIB=N] \
-#          bash scripts/gpu/prepare.sh
+#          [CONFIG=experiments/configs/reference_256_continued.yaml] bash scripts/gpu/prepare.sh
 set -euo pipefail
 SHARED=${SHARED:-../shared}
 PY=${PY:-python}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 LIMIT_MIB=${LIMIT_MIB:-}
+PACK=$($PY scripts/gpu/pack_of.py experiments/configs/reference_256.yaml ${CONFIG:-})
 
+# What each pack is made of: the released model's photos at q82; every distinct photo of the
+# three training folders (copies dropped) at q35, the quality that keeps the bundle under
+# 64 MiB (docs/gpu.md: the size and PSNR of each quality). Never eval_kodak24 or eval_cbsd68.
+case $PACK in
+  .gpu/train_pool_256.pack) photos=(train_pool_256) quality=82 ;;
+  .gpu/train_all_256.pack)
+    photos=(train_pool_256 train_pool_extra_256 imagenet1k_sample_256) quality=35 ;;
+  *) echo "error: prepare.sh has no recipe for the pack $PACK (its config's data.train)" >&2
+     exit 1 ;;
+esac
 mkdir -p .gpu/wheels
-if [ ! -f .gpu/train_pool_256.pack ]; then
-  $PY -m pconv_lightning.data.pack "$SHARED/data/train_pool_256" .gpu/train_pool_256.pack \
-    --size 256 --format webp --quality 82
+for other in .gpu/*.pack; do  # the bundle carries one pack: the config's
+  [ "$other" = "$PACK" ] || [ ! -f "$other" ] || { echo "removing $other"; rm "$other"; }
+done
+if [ ! -f "$PACK" ]; then
+  $PY -m pconv_lightning.data.pack "${photos[@]/#/$SHARED/data/}" "$PACK" \
+    --size 256 --format webp --quality "$quality"
 fi
 if [ ! -d .gpu/masks_train ]; then
   $PY scripts/gpu/split_masks.py "$SHARED/data/nvidia_irregular_masks_test" .gpu/masks_train \
@@ -47,13 +64,13 @@ rm -rf /tmp/pconv_gpu_site && $PY -m pip install -q --no-index --no-deps --no-co
 $PY scripts/gpu/stage_init.py --source "${INIT:-auto}"
 ls -l .gpu/wheels
 du -sh .gpu/* .gpu_init 2>/dev/null | sort -h || true  # .gpu_init: only when staged
-tree_bytes=$(git ls-files -z --cached --others --exclude-standard | xargs -0 cat 2>/dev/null | wc -c)
+tree_bytes=$(git ls-files -z --cached --others --exclude-standard -- . ':!weights/*.safetensors' \
+  | xargs -0 cat 2>/dev/null | wc -c)
 part1=$(( (tree_bytes + $(du -sb .gpu | cut -f1)) / 1048576 ))
 part2=$(( (tree_bytes + $(du -sb .gpu_init 2>/dev/null | cut -f1 || echo 0)) / 1048576 ))
 echo "working tree $((tree_bytes / 1048576)) MiB; with .gpu ${part1} MiB;" \
   "with .gpu_init ${part2} MiB${LIMIT_MIB:+ (limit $LIMIT_MIB each)}"
 if [ -n "$LIMIT_MIB" ] && { [ "$part1" -gt "$LIMIT_MIB" ] || [ "$part2" -gt "$LIMIT_MIB" ]; }; then
-  echo "error: over LIMIT_MIB=${LIMIT_MIB}: lower the pack quality, or send" \
-    "weights/reference_256.safetensors (52 MB) only in .gpu_init" >&2
+  echo "error: over LIMIT_MIB=${LIMIT_MIB}: lower the pack quality" >&2
   exit 1
 fi

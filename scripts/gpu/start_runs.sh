@@ -10,8 +10,10 @@
 # TINY=1: the same on the CPU, a few steps (tests/test_gpu_scripts.py).
 # WINDOW: seconds from now until the chain must be done; by default END_OFFSET (700) s after
 # bench.sh started (outputs/budget_start).
+# CONFIG: a config on top of reference_256.yaml (setup_device.sh), e.g.
+# experiments/configs/reference_256_continued.yaml to continue the released model.
 #   [BENCH=gpu_bench.json] [MP_MODE=auto|concurrent|after|skip] [INIT=none] [END_OFFSET=700] \
-#     bash scripts/gpu/start_runs.sh [WINDOW]
+#     [CONFIG=...] bash scripts/gpu/start_runs.sh [WINDOW]
 set -uo pipefail
 source scripts/gpu/setup_device.sh || exit 1
 budget_start=$(cat outputs/budget_start 2>/dev/null || date +%s)
@@ -30,13 +32,15 @@ picked=$(python3 scripts/gpu/pick_config.py "${BENCH:-outputs/bench/gpu_bench.js
   ${TINY:+--size 32}) || exit 1
 eval "$picked"
 {
+  echo "config: experiments/configs/reference_256.yaml${CONFIG:+ + $CONFIG}; pack: $PACK"
   echo "chosen: batch $BATCH lr $LR compile $COMPILE channels_last $CL rate $RATE img/s;" \
     "training ~${TRAIN_S} s, ~$EXPECTED_STEPS steps expected, max_steps $MAX_STEPS," \
     "stage 2 at step $AT_STEP or 80% of the time; init: $INIT_DESC"
   echo "mixed precision: $MP_MODE ($MP_REASON)"
 } | tee $RUN/chosen.txt
 cp $RUN/chosen.txt "$OUT"/
-args=(--config experiments/configs/reference_256.yaml --model.vgg_weights .gpu/vgg16_pool3.pth
+args=(--config experiments/configs/reference_256.yaml ${CONFIG:+--config "$CONFIG"}
+  --model.vgg_weights .gpu/vgg16_pool3.pth
   --data.batch_size "$BATCH" --model.optimizer.init_args.lr "$LR" --model.compile "$COMPILE"
   --model.channels_last "$CL" --trainer.max_steps "$MAX_STEPS" --stage2.at_step "$AT_STEP"
   --trainer.enable_progress_bar false
@@ -53,7 +57,7 @@ INIT_EXPECTED=$INIT_EXPECTED setsid nohup bash scripts/gpu/train_chain.sh "$END_
 echo $! > $RUN/chain.pid
 if [ "$MP_MODE" = concurrent ]; then
   setsid nohup python3 benchmarks/mixed_precision.py --out outputs/mp --vgg .gpu/vgg16_pool3.pth \
-    --pack .gpu/train_pool_256.pack --masks .gpu/masks_train --workers 2 ${TINY:+--tiny} \
+    --pack "$PACK" --masks .gpu/masks_train --workers 2 ${TINY:+--tiny} \
     > outputs/mp/mp.log 2>&1 < /dev/null &
   echo $! > outputs/mp/mp.pid
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Started by start_runs.sh in its own process group; not run by hand.
-#   train_chain.sh END_AT MP_MODE PCONV_FIT_ARGS...
+#   [PACK=.gpu/train_pool_256.pack] train_chain.sh END_AT MP_MODE PCONV_FIT_ARGS...
 # 1. With INIT_EXPECTED=1: waits (INIT_WAIT, 120 s) for the starting weights (collect.sh touches
 #    outputs/init_arrived once .gpu_init is there, which may arrive after .gpu/) and adds
 #    --model.init_weights; without them by then, trains from scratch and says so.
@@ -9,7 +9,7 @@
 # 3. MP_MODE=after: benchmarks/mixed_precision.py, unless collect.sh asked to stop.
 # 4. outputs/chain.done.
 set -uo pipefail
-END_AT=$1 MP_MODE=$2
+END_AT=$1 MP_MODE=$2 PACK=${PACK:-.gpu/train_pool_256.pack}
 shift 2
 RUN=outputs/reference_256
 log() { echo "$(date +%T) $*"; }
@@ -45,7 +45,7 @@ log "training exited $(cat $RUN/train.rc); $(tail -n 1 $RUN/train.log)"
 if [ "$MP_MODE" = after ] && [ ! -f outputs/stop ]; then
   log "mixed-precision proof (after the training)"
   python3 benchmarks/mixed_precision.py --out outputs/mp --vgg .gpu/vgg16_pool3.pth \
-    --pack .gpu/train_pool_256.pack --masks .gpu/masks_train ${TINY:+--tiny} \
+    --pack "$PACK" --masks .gpu/masks_train ${TINY:+--tiny} \
     > outputs/mp/mp.log 2>&1 < /dev/null &
   echo $! > outputs/mp/mp.pid
   wait $!
