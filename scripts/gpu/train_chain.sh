@@ -3,7 +3,8 @@
 #   [PACK=.gpu/train_pool_256.pack] train_chain.sh END_AT MP_MODE PCONV_FIT_ARGS...
 # 1. With INIT_EXPECTED=1: waits (INIT_WAIT, 120 s) for the starting weights (collect.sh touches
 #    outputs/init_arrived once .gpu_init is there, which may arrive after .gpu/) and adds
-#    --model.init_weights; without them by then, trains from scratch and says so.
+#    --model.init_weights; without them by then, trains from scratch and says so (a config that
+#    names its own init_weights, reference_256_continued.yaml, stops on the missing file).
 # 2. The training, its max_time set so that it (and the proof after it, MP_MODE=after) ends by
 #    END_AT (epoch seconds): END_AT - now - STARTUP_S - EXIT_S [- MP_ALONE_S].
 # 3. MP_MODE=after: benchmarks/mixed_precision.py, unless collect.sh asked to stop.
@@ -26,7 +27,8 @@ if [ -n "${INIT_EXPECTED:-}" ]; then
     init=(--model.init_weights "$path")
     log "init weights: $path ($(du -sh .gpu_init | cut -f1))"
   else
-    log "WARNING: no reference weights after ${INIT_WAIT:-120} s: training from scratch"
+    log "WARNING: no reference weights after ${INIT_WAIT:-120} s: training from scratch" \
+      "(a config naming --model.init_weights stops instead)"
   fi
 fi
 after=0
