@@ -103,9 +103,24 @@ def test_remove_old_files(tmp_path):
     assert not old.exists() and not old.parent.exists() and new.exists()
 
 
+def test_files_must_outlive_the_longest_request(capsys):
+    """A request reads its uploads up to (its wait in the queue + its run) after they arrive:
+    at most --time-limit x (1 + --max-queue / --concurrency). Shorter lifetimes are refused
+    before anything starts; the defaults (120 s, 8, 2: 600 s) hold."""
+    from pconv_lightning.app.command import main as app_main
+
+    args = ["--time-limit", "15", "--max-queue", "8", "--concurrency", "2", "--keep-results", "74"]
+    with pytest.raises(SystemExit) as exit_info:
+        app_main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--keep-results 74 is shorter than" in err and "15 x (1 + 8 / 2) = 75 s" in err
+
+
 @pytest.fixture
 def bounded_server(tmp_path):
-    """``pconv app`` with a 15 s time limit and 3 s result lifetime; TMPDIR inside tmp_path."""
+    """``pconv app`` with a 15 s time limit, one waiting request and the shortest file lifetime
+    this allows, 15 x (1 + 1 / 2) = 22.5 s; TMPDIR inside tmp_path."""
     save_network(engine().net, tmp_path / "net.safetensors")
     tmp = tmp_path / "tmp"
     tmp.mkdir()
@@ -118,7 +133,8 @@ def bounded_server(tmp_path):
     }
     cmd = [sys.executable, "-m", "pconv_lightning", "app", "--checkpoint"]
     cmd += [str(tmp_path / "net.safetensors"), "--port", str(port)]
-    cmd += ["--time-limit", "15", "--keep-results", "3", "--work-pixels", "30000000"]
+    cmd += ["--time-limit", "15", "--max-queue", "1", "--keep-results", "22.5"]
+    cmd += ["--work-pixels", "30000000"]
     log = open(tmp_path / "app.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -182,7 +198,7 @@ def test_a_small_request_does_not_wait_behind_a_large_one_and_files_go(bounded_s
     assert Path(result).is_file()
     assert small_done - start < 60 and small_done < done["big_at"]  # not behind the big one
     assert "15 s limit" in str(done["big"]), done  # stopped by the time limit
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # 22.5 s after the last upload, checked every 11 s
     while _files(tmp) and time.monotonic() < deadline:
         time.sleep(1)
     assert not _files(tmp), _files(tmp)  # older than --keep-results: deleted

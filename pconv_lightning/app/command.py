@@ -85,12 +85,22 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-results",
         type=float,
         default=600.0,
-        help="seconds uploads and results are kept (default 600); all are removed at exit",
+        help="seconds uploads and results are kept (default 600), at least the longest a "
+        "request can wait and run: time-limit x (1 + max-queue / concurrency); all are removed "
+        "at exit",
     )
     args = parser.parse_args(argv)
     for name in ("work_pixels", "time_limit", "concurrency", "max_queue", "keep_results"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    longest = args.time_limit * (1 + args.max_queue / args.concurrency)
+    if args.keep_results < longest:
+        parser.error(
+            f"--keep-results {args.keep_results:g} is shorter than the longest a request can "
+            f"wait and run, --time-limit x (1 + --max-queue / --concurrency) = "
+            f"{args.time_limit:g} x (1 + {args.max_queue} / {args.concurrency}) = {longest:g} s: "
+            "its uploads could be deleted before it reads them"
+        )
     root = Path(tempfile.mkdtemp(prefix="pconv-app-"))
     # Uploads and Gradio's copies; set before gradio is first imported, which reads it.
     os.environ["GRADIO_TEMP_DIR"] = str(root / "gradio")
