@@ -26,6 +26,7 @@ from pconv_lightning.checkpoints.pieces import merge_pieces
 from pconv_lightning.data.filelist import load_file_list
 from pconv_lightning.masks import read_manifest
 from pconv_lightning.masks.split import split_even_odd
+from pconv_lightning.memory_format import channels_last_pays
 from pconv_lightning.models import PConvUNet
 from pconv_lightning.module import InpaintingModule
 
@@ -104,14 +105,19 @@ def one_process_first_step(first: dict, rank1: dict) -> tuple[dict, dict]:
     """Gradients and parameters after one Adam step of one process on both ranks' batches: the
     mean of the two batches' losses (each batch with its own BatchNorm statistics, as DDP
     without sync_batchnorm computes them)."""
-    module = InpaintingModule(net=PConvUNet(layers=5), val_lpips=None)
+    # in the memory format the run chose for this CPU (its config leaves channels_last unset)
+    fmt = channels_last_pays(torch.device("cpu"))
+    module = InpaintingModule(net=PConvUNet(layers=5), val_lpips=None, channels_last=fmt)
     module.net.load_state_dict(first["before"])
     module.train()
-    losses = [
-        module.loss(module(b["image"], b["mask"]), b["image"], b["mask"])["total"]
-        for b in (first, rank1)
-    ]
-    (sum(losses) / 2).backward()
+    batches = [module._formatted(b["image"], b["mask"]) for b in (first, rank1)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each node (OMP_NUM_THREADS=1): oneDNN's channels-last
+    try:  # weight gradients sum in an order that depends on the threads
+        losses = [module.loss(module(i, m), i, m)["total"] for i, m in batches]
+        (sum(losses) / 2).backward()
+    finally:
+        torch.set_num_threads(threads)
     grads = {n: p.grad.clone() for n, p in module.net.named_parameters()}
     optimizer = torch.optim.Adam(module.net.parameters(), lr=2e-4)  # base.yaml's
     optimizer.step()
