@@ -7,7 +7,7 @@ scored by ``pconv evaluate --no-baselines`` at 256x256 with the held-back odd-nu
 masks, every photo once per bucket x border cell, so the k-th pair of a cell has the same mask
 in both sets. Per bucket: the seen minus unseen difference of the means, with a 95 % bootstrap
 interval that resamples the pair index k (a seen and an unseen photo with their shared mask).
-Nothing is trained or tuned.
+Nothing is trained or tuned. A set whose ``OUT/<set>.csv`` exists is not scored again.
 
     .venv/bin/python scripts/study_memorization.py --out docs/study/memorization
 """
@@ -90,6 +90,11 @@ def main() -> None:
     work = CACHE / "study" / "memorization"
     scores = {}
     for name, files in (("seen", seen_files), ("unseen", unseen_files)):
+        done = args.out / f"{name}.csv"
+        if done.is_file():  # scored by an earlier run: a stopped run resumes with the other set
+            print(f"{name}: {done} is there, not scored again")
+            scores[name] = pd.read_csv(done, dtype={"bucket": str})
+            continue
         folder = link_folder(files, work / name)
         code = evaluate(
             [
