@@ -103,41 +103,46 @@ def to_uint8(image: Tensor) -> np.ndarray:
     return (image * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
-class OpenCVMethod(InpaintingMethod):
-    """``cv2.inpaint`` with ``cv2.INPAINT_TELEA`` or ``cv2.INPAINT_NS`` on each 8-bit image."""
+class EightBitMethod(InpaintingMethod):
+    """A classical method that fills one 8-bit image at a time (:meth:`fill_one`)."""
+
+    @abstractmethod
+    def fill_one(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """Shape: image ``(H, W, 3)`` uint8, hole ``(H, W)`` uint8 (1 = hole) -> ``(H, W, 3)``."""
+
+    def fill(self, image: Tensor, mask: Tensor) -> Tensor:
+        out = []
+        for img, m in zip(image, mask, strict=True):
+            hole = (m[0] < 0.5).to(torch.uint8).cpu().numpy()
+            out.append(torch.from_numpy(self.fill_one(to_uint8(img), hole)).permute(2, 0, 1))
+        return torch.stack(out).to(image.device, torch.float32) / 255
+
+
+class OpenCVMethod(EightBitMethod):
+    """``cv2.inpaint`` with ``cv2.INPAINT_TELEA`` or ``cv2.INPAINT_NS``."""
 
     def __init__(self, name: str, flag: int, radius: int = 3) -> None:
         super().__init__(name)
         self.flag, self.radius = flag, radius
 
-    def fill(self, image: Tensor, mask: Tensor) -> Tensor:
-        out = []
-        for img, m in zip(image, mask, strict=True):
-            hole = (m[0] < 0.5).to(torch.uint8).cpu().numpy()
-            filled = cv2.inpaint(to_uint8(img), hole, self.radius, self.flag)
-            out.append(torch.from_numpy(filled).permute(2, 0, 1))
-        return torch.stack(out).to(image.device, torch.float32) / 255
+    def fill_one(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        return cv2.inpaint(image, hole, self.radius, self.flag)
 
 
-class PatchMatch(InpaintingMethod):
-    """PatchMatch inpainting (Barnes et al. 2009) from the ``pypatchmatch`` package on each 8-bit
-    image, with ``(2 * patch_radius + 1)``-pixel square patches; its randomised search starts
-    from ``seed`` for every image, so a run repeats exactly."""
+class PatchMatch(EightBitMethod):
+    """PatchMatch inpainting (Barnes et al. 2009) from the ``pypatchmatch`` package, with
+    ``(2 * patch_radius + 1)``-pixel square patches; its randomised search starts from ``seed``
+    for every image, so a run repeats exactly."""
 
     def __init__(self, name: str = "patchmatch", patch_radius: int = 3, seed: int = 0) -> None:
         super().__init__(name)
         self.patch_radius, self.seed = patch_radius, seed
 
-    def fill(self, image: Tensor, mask: Tensor) -> Tensor:
+    def fill_one(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         from patchmatch import patch_match
 
-        out = []
-        for img, m in zip(image, mask, strict=True):
-            hole = (m[0] < 0.5).to(torch.uint8).cpu().numpy()
-            patch_match.set_random_seed(self.seed)
-            filled = patch_match.inpaint(to_uint8(img), hole, patch_size=self.patch_radius)
-            out.append(torch.from_numpy(filled).permute(2, 0, 1))
-        return torch.stack(out).to(image.device, torch.float32) / 255
+        patch_match.set_random_seed(self.seed)
+        return patch_match.inpaint(image, hole, patch_size=self.patch_radius)
 
 
 class MeanFill(InpaintingMethod):
