@@ -12,7 +12,13 @@ from jsonargparse import ArgumentParser
 from lightning.pytorch import LightningModule, Trainer
 
 from pconv_lightning.data import InpaintingDataModule
-from pconv_lightning.masks import StrokeMaskGenerator, make_evaluation_set, read_manifest
+from pconv_lightning.data.masking import interleave_cells
+from pconv_lightning.masks import (
+    EvalMask,
+    StrokeMaskGenerator,
+    make_evaluation_set,
+    read_manifest,
+)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
@@ -101,6 +107,30 @@ def test_eval_repeats_pair_every_image_with_several_masks() -> None:
     assert paths[:5] == ["kodim13.jpg", "kodim14.jpg", "kodim15.jpg", "kodim16.jpg", "kodim13.jpg"]
     assert buckets == [e.bucket for e in entries]
     assert sorted(set(buckets)) == [0, 1, 2, 3, 4, 5]
+
+
+def test_interleave_cells_visits_each_cell_in_turn() -> None:
+    """Hand-worked: cells (0, inner) x3, (0, border) x1, (1, inner) x2, in manifest order."""
+    rows = [(0, False), (0, False), (0, True), (1, False), (0, False), (1, False)]
+    entries = [EvalMask(Path(f"m{k}.png"), 0.1, b, t) for k, (b, t) in enumerate(rows)]
+    order = [e.path.stem for e in interleave_cells(entries)]
+    assert order == ["m0", "m2", "m3", "m1", "m5", "m4"]
+
+
+def test_eval_masks_by_cell_span_every_cell_in_the_first_images() -> None:
+    """The shipped manifest is sorted by bucket: 12 val images take 12 masks of buckets 0-2 in
+    manifest order, and one of each of the 12 bucket x border cells by cell."""
+    masks = str(SAMPLES / "eval_masks")
+    cells = {}
+    for by_cell in (False, True):
+        dm = _module(val=str(SAMPLES / "train"), eval_masks=masks, eval_masks_by_cell=by_cell)
+        dm.setup("validate")
+        batches = list(dm.val_dataloader())
+        buckets = torch.cat([b["bucket"] for b in batches]).tolist()
+        borders = torch.cat([b["touches_border"] for b in batches]).tolist()
+        cells[by_cell] = list(zip(buckets, borders, strict=True))
+    assert sorted({b for b, _ in cells[False]}) == [0, 1, 2]
+    assert cells[True] == [(b, t) for b in range(6) for t in (False, True)]
 
 
 def test_eval_masks_from_generator_are_fixed() -> None:

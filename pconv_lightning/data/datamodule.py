@@ -48,6 +48,10 @@ class InpaintingDataModule(LightningDataModule):
         mask_generator: training masks, a fresh one per (seed, epoch, index);
             None means ``RandomShapesMaskGenerator()``.
         eval_masks: folder with ``manifest.csv`` for val/test (image i gets mask i mod M).
+        eval_masks_by_cell: take the ``eval_masks`` from the manifest's bucket x border cells
+            in turn (sample i from cell i mod 12 where all 12 are present), so that a few
+            validation images cover every hole size even when the manifest is sorted by hole
+            ratio (as the odd NVIDIA half's is). False: manifest order.
         eval_mask_generator: val/test masks when ``eval_masks`` is None, fixed by
             ``eval_seed``; None means ``mask_generator``.
         backend: ``"folder"`` or ``"litdata"``.
@@ -69,6 +73,7 @@ class InpaintingDataModule(LightningDataModule):
         num_workers: int = 4,
         mask_generator: MaskGenerator | None = None,
         eval_masks: str | None = None,
+        eval_masks_by_cell: bool = False,
         eval_mask_generator: MaskGenerator | None = None,
         eval_seed: int = 0,
         backend: Literal["folder", "litdata"] = "folder",
@@ -103,7 +108,7 @@ class InpaintingDataModule(LightningDataModule):
 
     def _eval_masks(self) -> MaskSource:
         if self.hparams.eval_masks is not None:
-            return ManifestMasks(self.hparams.eval_masks)
+            return ManifestMasks(self.hparams.eval_masks, by_cell=self.hparams.eval_masks_by_cell)
         return FixedGeneratedMasks(self.eval_mask_generator, self.hparams.eval_seed)
 
     def _build(self, split: str, size: int | None = None) -> Dataset:
