@@ -103,4 +103,17 @@ def test_paired_differences_per_bucket():
     assert table.loc["all", "difference"] == pytest.approx(2.0)
     # bucket 10-20: b beats a's either seed (25 against 20 or 22): the interval is [3, 5]
     assert (table.loc["10-20", "low"], table.loc["10-20", "high"]) == pytest.approx((3.0, 5.0))
+    # b has one seed: its luck is not in the interval, so no arm is called better
+    assert table.loc["10-20", "verdict"] == "no verdict: b has 1 seed"
+    assert table.loc["10-20", "seeds"] == "1/2"
+
+
+def test_a_difference_is_called_only_with_two_seeds_on_each_side():
+    scores = scores_frame()
+    second = scores[scores["arm"] == "b"].assign(seed=1)  # b's second seed: the same scores
+    table = paired_differences(pd.concat([scores, second]), "a", ("psnr",), 2000)
+    table = table.set_index("bucket")
+    assert (table.loc["10-20", "low"], table.loc["10-20", "high"]) == pytest.approx((3.0, 5.0))
+    assert table.loc["10-20", "seeds"] == "2/2"
     assert table.loc["10-20", "verdict"] == "b better"
+    assert verdict("psnr", 3.0, 5.0, "b", "a", (2, 1)) == "no verdict: a has 1 seed"

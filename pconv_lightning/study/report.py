@@ -71,8 +71,8 @@ def spread_table(table: pd.DataFrame, metric: str, arms: list[str]) -> str:
 
 
 def paired_table(paired: pd.DataFrame, metric: str) -> str:
-    """Markdown: arm - reference per bucket, the difference and its 95 % interval, with the
-    verdict of the whole set."""
+    """Markdown: arm - reference per bucket, the difference and its 95 % interval (``*``: a
+    difference the verdict calls), with the verdict of the whole set."""
     part = paired[paired["metric"] == metric]
     buckets = [b for b in [*BUCKETS, ALL] if b in set(part["bucket"])]
     lines = [
@@ -87,7 +87,7 @@ def paired_table(paired: pd.DataFrame, metric: str) -> str:
         cells = [
             f"{rows.loc[b, 'difference']:+.{digits}f} [{rows.loc[b, 'low']:+.{digits}f}, "
             f"{rows.loc[b, 'high']:+.{digits}f}]"
-            + ("" if rows.loc[b, "low"] <= 0 <= rows.loc[b, "high"] else " *")
+            + (" *" if rows.loc[b, "verdict"].endswith(" better") else "")
             for b in buckets
         ]
         lines.append(
@@ -236,7 +236,9 @@ def write_report(study: Study, title: str, replicates: int = 4000) -> Path:
         "Each cell: the mean over seeds of the per-seed means, ± their standard deviation, and "
         "(min-max) over seeds. Paired differences: arm minus reference over the same pairs, "
         "with a 95 % bootstrap interval that resamples photos and each arm's seeds; `*` marks "
-        "an interval that excludes 0, and only those are called a difference.",
+        "an interval that excludes 0 where both arms have at least 2 seeds, and only those are "
+        "called a difference (with one seed, an interval covers the photos but not the "
+        "training's luck).",
         "",
     ]
     for metric in metrics:

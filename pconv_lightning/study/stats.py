@@ -87,8 +87,29 @@ def paired_bootstrap(
     return difference, float(low), float(high)
 
 
-def verdict(metric: str, low: float, high: float, arm: str, reference: str) -> str:
-    """Which arm the interval shows to be better on ``metric``, or that it shows neither."""
+MIN_SEEDS = 2  # a side with one seed has no seed spread: its interval covers the photos only
+
+
+def verdict(
+    metric: str,
+    low: float,
+    high: float,
+    arm: str,
+    reference: str,
+    seeds: tuple[int, int] = (MIN_SEEDS, MIN_SEEDS),
+) -> str:
+    """Which arm the interval shows to be better on ``metric``, or that it shows neither.
+
+    ``seeds`` = (the arm's, the reference's) seed counts: below :data:`MIN_SEEDS` on either
+    side no arm is called better, whatever the interval, since one seed's luck cannot be told
+    from an effect."""
+    short = [
+        f"{name} has {n} seed"
+        for name, n in zip((arm, reference), seeds, strict=True)
+        if n < MIN_SEEDS
+    ]
+    if short:
+        return f"no verdict: {', '.join(short)}"
     if low <= 0 <= high:
         return "no difference shown"
     arm_higher = low > 0
@@ -104,7 +125,7 @@ def paired_differences(
     seed: int = 0,
 ) -> pd.DataFrame:
     """For every arm but ``reference``, bucket (and ``"all"``) and metric: the paired difference
-    arm - reference, its interval and the verdict."""
+    arm - reference, its interval, the seed counts (``"arm/reference"``) and the verdict."""
     rows = []
     labelled = scores.assign(bucket=scores["bucket"].map(bucket_label))
     for bucket in [*BUCKETS, ALL]:
@@ -118,9 +139,9 @@ def paired_differences(
             for arm in dict.fromkeys(part["arm"]):
                 if arm == reference:
                     continue
-                diff, low, high = paired_bootstrap(
-                    table.loc[arm].to_numpy(), ref, photos.to_numpy(), replicates, seed
-                )
+                values = table.loc[arm].to_numpy()
+                diff, low, high = paired_bootstrap(values, ref, photos.to_numpy(), replicates, seed)
+                seeds = (len(values), len(ref))
                 rows.append(
                     {
                         "arm": arm,
@@ -130,7 +151,8 @@ def paired_differences(
                         "difference": diff,
                         "low": low,
                         "high": high,
-                        "verdict": verdict(metric, low, high, arm, reference),
+                        "seeds": f"{seeds[0]}/{seeds[1]}",
+                        "verdict": verdict(metric, low, high, arm, reference, seeds),
                     }
                 )
     return pd.DataFrame(rows)
