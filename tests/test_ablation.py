@@ -142,3 +142,30 @@ def test_ablation_names_a_missing_config_and_a_bad_reference(tmp_path, capsys):
     shapes = str(CONFIGS / "masks_shapes.yaml")
     assert cli_main(["ablate", shapes, "--reference=conv", *common]) == 2
     assert "--reference 'conv' is not one of the arms ['shapes']" in capsys.readouterr().err
+
+
+def test_only_trains_the_named_arms_and_names_an_unknown_one(tmp_path, monkeypatch, capsys):
+    from pconv_lightning.evaluation import ablation
+
+    trained, reported = [], []
+    monkeypatch.setattr(runs, "train", lambda study, arm, seed: trained.append((arm.name, seed)))
+    monkeypatch.setattr(runs, "score", lambda *args: tmp_path / "scored.csv")
+    monkeypatch.setattr(ablation, "study_pairs", lambda study: ["pair"])
+    monkeypatch.setattr(
+        "pconv_lightning.study.report.write_report",
+        lambda study, title: reported.append([a.name for a in study.arms]) or tmp_path,
+    )
+    arms = [f"{n}={CONFIGS / 'masks_shapes.yaml'}" for n in ("a", "b", "c")]
+    common = [
+        f"--base={CONFIGS / 'quickstart.yaml'}",
+        f"--images={SAMPLES / 'val'}",
+        "--builtin-masks=1",
+        "--images-per-run=8",
+        "--batch-size=2",
+        f"--out={tmp_path}",
+    ]
+    assert cli_main(["ablate", *arms, *common, "--seeds=2", "--only", "c", "a"]) == 0
+    assert trained == [("a", 0), ("c", 0), ("a", 1), ("c", 1)]
+    assert reported == [["a", "b", "c"]]  # the report still covers every arm
+    assert cli_main(["ablate", *arms, *common, "--only", "a", "d"]) == 2
+    assert "--only d: no such arm (the study's arms: a, b, c)" in capsys.readouterr().err

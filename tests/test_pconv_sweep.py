@@ -8,19 +8,21 @@ the transaction-log reader, the engine shim and the summary."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from training_helpers import REPO, tiny_args
+from training_helpers import CONFIGS, REPO, tiny_args
 
 from pconv_lightning.cli import cli_main
 from pconv_lightning.extras import MissingExtraError
@@ -470,6 +472,21 @@ def test_summary_table_best_point_and_plot(tmp_path):
     summary = (tmp_path / "summary.md").read_text()
     assert "Best point: 2 [run2], val/lpips 0.2" in summary
     assert (tmp_path / "summary.png").stat().st_size > 0
+    best = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    assert best == {"model": {"loss_weights": {"hole": 6.0, "style": 100.0}}}
+    # the file is a config `pconv fit` takes after the experiment's own
+    printed = io.StringIO()
+    with redirect_stdout(printed), pytest.raises(SystemExit):
+        cli_main(
+            [
+                "fit",
+                f"--config={CONFIGS / 'quickstart.yaml'}",
+                f"--config={tmp_path / 'best.yaml'}",
+                "--print_config",
+            ]
+        )
+    weights = yaml.safe_load(printed.getvalue())["model"]["loss_weights"]
+    assert (weights["hole"], weights["style"], weights["valid"]) == (6.0, 100.0, 1.0)
 
 
 def test_pconv_sweep_without_the_sweep_extra_names_it(monkeypatch, tmp_path):

@@ -28,7 +28,9 @@ example composites: small files to commit), ``report.md``, ``spread.csv``, ``pai
 ``by_hole_ratio.png``, ``curves.png``, ``examples.png``; training runs go to ``--runs``
 (default ``OUT/runs``; checkpoints and logs). Runs whose scores exist are not trained again, and
 a run with a checkpoint short of its budget resumes from it: run the same command again after a
-stop. ``--report-only`` rewrites the report from ``scores/`` alone.
+stop. ``--report-only`` rewrites the report from ``scores/`` alone. ``--only ARM ...`` trains and
+scores only those arms, so that several processes (one per GPU or per core) can share a study, each
+with its own arms; two processes must not name the same arm.
 """
 
 from __future__ import annotations
@@ -86,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--runs", type=Path, help="training runs folder (default: OUT/runs)")
     add("--title", help="the report's title")
     add("--report-only", action="store_true", help="write the report from OUT/scores only")
+    add(
+        "--only",
+        nargs="+",
+        metavar="ARM",
+        help="train and score only these arms (several processes can share one study, each "
+        "with its own arms); the report covers every arm with scores",
+    )
     return parser
 
 
@@ -182,17 +191,32 @@ def study_pairs(study: Study) -> list:
     )
 
 
-def run(study: Study, title: str, report_only: bool = False) -> Path:
-    """Train and score every run not yet done, then write the report; returns its path."""
+def chosen_arms(study: Study, only: list[str] | None) -> list:
+    """The study's arms named by ``--only`` (all of them without it)."""
+    if not only:
+        return study.arms
+    names = [a.name for a in study.arms]
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise ConfigError(
+            f"--only {' '.join(unknown)}: no such arm (the study's arms: {', '.join(names)})"
+        )
+    return [a for a in study.arms if a.name in only]
+
+
+def run(study: Study, title: str, report_only: bool = False, only: list[str] | None = None) -> Path:
+    """Train and score every run not yet done (of the arms in ``only``, or all), then write the
+    report; returns its path."""
     from pconv_lightning.study.report import write_report
     from pconv_lightning.study.runs import score, score_file, train
 
     study.out.mkdir(parents=True, exist_ok=True)
+    arms = chosen_arms(study, only)
     if not report_only:
         prepare(study)
         pairs = None
         # seed by seed across the arms: a study stopped early has every arm's first seeds
-        order = [(a, s) for s in range(max(a.seeds for a in study.arms)) for a in study.arms]
+        order = [(a, s) for s in range(max(a.seeds for a in arms)) for a in arms]
         for arm, seed in order:
             if seed >= arm.seeds or score_file(study, arm, seed).is_file():
                 continue
@@ -212,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv[:split])
     try:
         study, title = resolve(args, argv[split + 1 :])
-        report = run(study, title, args.report_only)
+        report = run(study, title, args.report_only, args.only)
     except (InputError, ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"pconv ablate: error: {err}", file=sys.stderr)
         return 2

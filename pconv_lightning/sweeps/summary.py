@@ -2,7 +2,9 @@
 stopped early or not, and other columns of the same validation rows such as ``val/psnr``), the
 best point, and one plot of the best metric against each parameter.
 
-Written to ``DIR/summary.md``, ``DIR/summary.csv`` and ``DIR/summary.png`` after every point.
+Written to ``DIR/summary.md``, ``DIR/summary.csv`` and ``DIR/summary.png`` after every point,
+and ``DIR/best.yaml``: the best finished point's parameters as a config file to pass after the
+sweep's own configs (``pconv fit --config ... --config DIR/best.yaml``).
 """
 
 from __future__ import annotations
@@ -178,6 +180,34 @@ def plot(config: dict[str, Any], points: list[Point], table: list[dict[str, Any]
     plt.close(fig)
 
 
+def best_config(config: dict[str, Any], point: Point, value: Any) -> str:
+    """``best.yaml``: the point's dotted parameters (``model.loss_weights.hole``) as nested
+    config keys; parameters that are not config keys (``config``) are named in its header."""
+    import yaml
+
+    nested: dict[str, Any] = {}
+    other = []
+    for name, param in point.params.items():
+        if "." not in name:
+            other.append(f"--{name}={param}")
+            continue
+        *parents, leaf = name.split(".")
+        node = nested
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = param
+    metric = config.get("metric", {}).get("name")
+    header = [
+        f"# The best point of sweep {config.get('name', '')}: point {point.number} "
+        f"[{point.run_id}], {metric} {fmt(value)}.",
+        "# Pass it after the sweep's configs: pconv fit --config ... --config best.yaml",
+    ]
+    if other:
+        header.append(f"# with the arguments {' '.join(other)}")
+    body = yaml.safe_dump(nested, sort_keys=True) if nested else ""
+    return "\n".join(header) + "\n" + body
+
+
 def write_summary(sweep: SweepDir, config: dict[str, Any], points: list[Point]) -> None:
     table = rows(config, points)
     columns = list(dict.fromkeys(k for row in table for k in row))
@@ -186,6 +216,11 @@ def write_summary(sweep: SweepDir, config: dict[str, Any], points: list[Point]) 
         writer.writeheader()
         writer.writerows(table)
     (sweep.root / "summary.md").write_text(markdown(config, points, table))
+    best = best_point(config, points, table)
+    if best is not None:
+        point, row = best
+        metric = config["metric"]["name"]
+        (sweep.root / "best.yaml").write_text(best_config(config, point, row[f"{metric} best"]))
     metric = config.get("metric", {}).get("name")
     scored = any(finite(row.get(f"{metric} best")) for row in table)
     if scored and any("value" not in spec for spec in config["parameters"].values()):
