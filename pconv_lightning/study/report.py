@@ -70,6 +70,48 @@ def spread_table(table: pd.DataFrame, metric: str, arms: list[str]) -> str:
     return "\n".join(lines)
 
 
+def overall_table(
+    table: pd.DataFrame,
+    paired: pd.DataFrame,
+    metrics: tuple[str, ...],
+    arms: list[str],
+    reference: str,
+) -> str:
+    """Markdown: one row per arm over all pairs, each metric's mean over seeds (min-max), and
+    beside it the arm minus the reference with its 95 % interval (``*``: a called difference)."""
+    spread_all = table[table["bucket"] == ALL].set_index(["arm", "metric"])
+    diffs = (
+        paired[paired["bucket"] == ALL].set_index(["arm", "metric"]) if not paired.empty else None
+    )
+    lines = [
+        "| arm | seeds | " + " | ".join(f"{HEADERS[m]} | - {reference}" for m in metrics) + " |",
+        "|---|---|" + "---|---|" * len(metrics),
+    ]
+    for arm in arms:
+        cells = []
+        for metric in metrics:
+            row, digits = spread_all.loc[(arm, metric)], DIGITS[metric]
+            cells.append(
+                f"{row['mean']:.{digits}f}"
+                + (
+                    f" ({row['min']:.{digits}f}-{row['max']:.{digits}f})"
+                    if row["seeds"] > 1
+                    else ""
+                )
+            )
+            if diffs is None or (arm, metric) not in diffs.index:
+                cells.append("")
+                continue
+            d = diffs.loc[(arm, metric)]
+            cells.append(
+                f"{d['difference']:+.{digits}f} [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]"
+                + (" *" if d["verdict"].endswith(" better") else "")
+            )
+        seeds = int(spread_all.loc[(arm, metrics[0]), "seeds"])
+        lines.append(f"| {arm} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def paired_table(paired: pd.DataFrame, metric: str) -> str:
     """Markdown: arm - reference per bucket, the difference and its 95 % interval (``*``: a
     difference the verdict calls), with the verdict of the whole set."""
@@ -239,6 +281,10 @@ def write_report(study: Study, title: str, replicates: int = 4000) -> Path:
         "an interval that excludes 0 where both arms have at least 2 seeds, and only those are "
         "called a difference (with one seed, an interval covers the photos but not the "
         "training's luck).",
+        "",
+        "## Overall",
+        "",
+        overall_table(table, paired, metrics, arms, study.reference),
         "",
     ]
     for metric in metrics:
