@@ -6,7 +6,17 @@ import pandas as pd
 
 from pconv_lightning.study.report import overall_table
 
-PAIRED_COLUMNS = "arm reference bucket metric difference low high seeds verdict".split()
+PAIRED_COLUMNS = [
+    "arm",
+    "reference",
+    "bucket",
+    "metric",
+    "difference",
+    "low",
+    "high",
+    "seeds",
+    "verdict",
+]
 
 
 def test_overall_table_gives_each_arms_mean_range_and_difference_to_the_reference():
