@@ -29,7 +29,7 @@ from pconv_lightning.extras import MissingExtraError
 from pconv_lightning.sweeps import engine
 from pconv_lightning.sweeps.records import Point, SweepDir
 from pconv_lightning.sweeps.runner import Sweep
-from pconv_lightning.sweeps.summary import rows, write_summary
+from pconv_lightning.sweeps.summary import plotted, rows, write_summary
 from pconv_lightning.sweeps.wandb_runs import read_run
 
 METRIC = {"name": "val/lpips", "goal": "minimize"}
@@ -464,8 +464,13 @@ def test_summary_table_best_point_and_plot(tmp_path):
                 history=history,
             )
         )
+    cut = Point(4, "run4", {HOLE: {"value": 3.0}, STYLE: {"value": 50.0}}, state="interrupted")
+    cut.history = [{"val/lpips": 0.1}]  # better than any, from part of the budget
+    points.append(cut)
     write_summary(folder, config, points)
     table = rows(config, points)
+    assert [p.number for p, _ in plotted(config, points, table)] == [1, 2, 3]
+    assert table[3]["state"] == "interrupted"
     assert table[1]["val/lpips best"] == 0.20 and table[1]["val/lpips final"] == 0.22
     assert table[1]["val/psnr at best"] == 21.0 and table[1]["val/psnr final"] == 22.0
     assert table[2]["stopped early"] == "yes" and table[0]["hole"] == 2.0

@@ -123,6 +123,17 @@ def markdown(config: dict[str, Any], points: list[Point], table: list[dict[str, 
     return "\n".join(lines)
 
 
+def plotted(config: dict[str, Any], points: list[Point], table: list[dict[str, Any]]) -> list:
+    """The (point, row) pairs the plot shows: finished points with a value of the metric (a
+    point cut short and run again is left out: its value is from part of the budget)."""
+    metric = config.get("metric", {}).get("name")
+    return [
+        (p, r)
+        for p, r in zip(points, table, strict=True)
+        if p.state == "finished" and finite(r.get(f"{metric} best"))
+    ]
+
+
 def plot(config: dict[str, Any], points: list[Point], table: list[dict[str, Any]], path: Path):
     """The best metric of every point against each parameter that varies."""
     import matplotlib
@@ -134,7 +145,7 @@ def plot(config: dict[str, Any], points: list[Point], table: list[dict[str, Any]
     metric = config.get("metric", {}).get("name")
     names = [n for n in config["parameters"] if "value" not in config["parameters"][n]]
     short = short_names(list(config["parameters"]))
-    shown = [(p, r) for p, r in zip(points, table, strict=True) if finite(r.get(f"{metric} best"))]
+    shown = plotted(config, points, table)
     best = best_point(config, points, table)
     fig, axes = plt.subplots(1, max(len(names), 1), figsize=(3.2 * max(len(names), 1), 3.0))
     axes = list(axes) if hasattr(axes, "__len__") else [axes]
