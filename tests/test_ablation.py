@@ -128,15 +128,20 @@ def test_a_resumed_run_short_of_its_budget_continues_from_its_checkpoint(tmp_pat
     assert "--trainer.max_steps=10" in argv and "--data.batch_size=4" in argv
 
 
-def test_ablation_names_a_missing_config_and_a_bad_reference(tmp_path, capsys):
-    common = [
+def small_study_options(out) -> list[str]:
+    """Options of a study that never trains (its training is replaced or it fails first)."""
+    return [
         f"--base={CONFIGS / 'quickstart.yaml'}",
         f"--images={SAMPLES / 'val'}",
         "--builtin-masks=1",
         "--images-per-run=8",
         "--batch-size=2",
-        f"--out={tmp_path}",
+        f"--out={out}",
     ]
+
+
+def test_ablation_names_a_missing_config_and_a_bad_reference(tmp_path, capsys):
+    common = small_study_options(tmp_path)
     assert cli_main(["ablate", str(tmp_path / "masks_nothing.yaml"), *common]) == 2
     assert "masks_nothing.yaml does not exist" in capsys.readouterr().err
     shapes = str(CONFIGS / "masks_shapes.yaml")
@@ -156,14 +161,7 @@ def test_only_trains_the_named_arms_and_names_an_unknown_one(tmp_path, monkeypat
         lambda study, title: reported.append([a.name for a in study.arms]) or tmp_path,
     )
     arms = [f"{n}={CONFIGS / 'masks_shapes.yaml'}" for n in ("a", "b", "c")]
-    common = [
-        f"--base={CONFIGS / 'quickstart.yaml'}",
-        f"--images={SAMPLES / 'val'}",
-        "--builtin-masks=1",
-        "--images-per-run=8",
-        "--batch-size=2",
-        f"--out={tmp_path}",
-    ]
+    common = small_study_options(tmp_path)
     assert cli_main(["ablate", *arms, *common, "--seeds=2", "--only", "c", "a"]) == 0
     assert trained == [("a", 0), ("c", 0), ("a", 1), ("c", 1)]
     assert reported == [["a", "b", "c"]]  # the report still covers every arm

@@ -70,6 +70,14 @@ def spread_table(table: pd.DataFrame, metric: str, arms: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _difference(row: pd.Series, digits: int) -> str:
+    """A paired difference and its 95 % interval, ``*`` where the verdict calls it."""
+    return (
+        f"{row['difference']:+.{digits}f} [{row['low']:+.{digits}f}, {row['high']:+.{digits}f}]"
+        + (" *" if row["verdict"].endswith(" better") else "")
+    )
+
+
 def overall_table(
     table: pd.DataFrame,
     paired: pd.DataFrame,
@@ -102,11 +110,7 @@ def overall_table(
             if diffs is None or (arm, metric) not in diffs.index:
                 cells.append("")
                 continue
-            d = diffs.loc[(arm, metric)]
-            cells.append(
-                f"{d['difference']:+.{digits}f} [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]"
-                + (" *" if d["verdict"].endswith(" better") else "")
-            )
+            cells.append(_difference(diffs.loc[(arm, metric)], digits))
         seeds = int(spread_all.loc[(arm, metrics[0]), "seeds"])
         lines.append(f"| {arm} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -126,12 +130,7 @@ def paired_table(paired: pd.DataFrame, metric: str) -> str:
     digits = DIGITS[metric]
     for arm, rows in part.groupby("arm", sort=False):
         rows = rows.set_index("bucket")
-        cells = [
-            f"{rows.loc[b, 'difference']:+.{digits}f} [{rows.loc[b, 'low']:+.{digits}f}, "
-            f"{rows.loc[b, 'high']:+.{digits}f}]"
-            + (" *" if rows.loc[b, "verdict"].endswith(" better") else "")
-            for b in buckets
-        ]
+        cells = [_difference(rows.loc[b], digits) for b in buckets]
         lines.append(
             f"| {arm} - {rows['reference'].iloc[0]} | "
             + " | ".join(cells)

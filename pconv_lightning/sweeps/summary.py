@@ -220,6 +220,7 @@ def best_config(config: dict[str, Any], point: Point, value: Any) -> str:
 
 
 def write_summary(sweep: SweepDir, config: dict[str, Any], points: list[Point]) -> None:
+    metric = config.get("metric", {}).get("name")
     table = rows(config, points)
     columns = list(dict.fromkeys(k for row in table for k in row))
     with open(sweep.root / "summary.csv", "w", newline="") as handle:
@@ -230,9 +231,7 @@ def write_summary(sweep: SweepDir, config: dict[str, Any], points: list[Point]) 
     best = best_point(config, points, table)
     if best is not None:
         point, row = best
-        metric = config["metric"]["name"]
         (sweep.root / "best.yaml").write_text(best_config(config, point, row[f"{metric} best"]))
-    metric = config.get("metric", {}).get("name")
     scored = any(finite(row.get(f"{metric} best")) for row in table)
     if scored and any("value" not in spec for spec in config["parameters"].values()):
         plot(config, points, table, sweep.root / "summary.png")
