@@ -3,7 +3,9 @@ Trainer)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from pconv_lightning.data import InpaintingDataModule, load_rgb, write_shards
 from pconv_lightning.data.shards import main
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+LITDATA_STAGING = ("DATA_OPTIMIZER_CACHE_FOLDER", "DATA_OPTIMIZER_DATA_CACHE_FOLDER")
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +31,23 @@ def shards(tmp_path: Path) -> Path:
     out = tmp_path / "shards"
     assert write_shards(SAMPLES / "train", str(out), num_workers=1, start_method="fork") == 12
     return out
+
+
+def test_writing_leaves_other_writers_staging_folders_alone(tmp_path, monkeypatch):
+    """litdata's default staging folders ($TMPDIR/chunks, $TMPDIR/data) are shared by every
+    process on the machine and emptied by each write: another writer's chunks there stay."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    others = [tmp_path / "tmp" / folder / "chunk-0-0.bin" for folder in ("chunks", "data")]
+    for other in others:
+        other.parent.mkdir(parents=True)
+        other.write_bytes(b"another writer's chunk")
+    for name in LITDATA_STAGING:
+        monkeypatch.delenv(name, raising=False)
+    out = tmp_path / "out"
+    assert write_shards(SAMPLES / "train", str(out), num_workers=1, start_method="fork") == 12
+    assert all(other.read_bytes() == b"another writer's chunk" for other in others)
+    assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == ["chunks", "data"]
+    assert not any(name in os.environ for name in LITDATA_STAGING)
 
 
 def _module(shards: Path, **kwargs: object) -> InpaintingDataModule:

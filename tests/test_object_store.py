@@ -25,17 +25,21 @@ URL = "s3://shards/train"
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    """The server, with the 12 training photos sharded to :data:`URL` in 100 KB chunks (one photo each)."""
+    """The server, with the 12 training photos sharded to :data:`URL` in 100 KB chunks (one
+    photo each). The writer stages in a folder of its own, left empty, and leaves litdata's
+    shared caches alone: ``$TMPDIR/chunks``, emptied by every writer on the machine, and
+    ``~/.lightning/chunks/<hash of the URL>``, cleared by a reader of the same URL elsewhere."""
     server = S3Server(tmp_path_factory.mktemp("s3"))
+    home, temp = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("temp")
     try:
         server.wait_ready()
         server.client().create_bucket(Bucket="shards")
         command = [sys.executable, "-m", "pconv_lightning", "shards", str(SAMPLES / "train")]
         command += [URL, "--num-workers=1", "--start-method=fork", "--chunk-bytes=100KB"]
-        done = subprocess.run(
-            command, env=os.environ | server.env, capture_output=True, text=True, timeout=300
-        )
+        env = os.environ | server.env | {"HOME": str(home), "TMPDIR": str(temp)}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0 and "wrote 12 images" in done.stdout, done.stderr[-3000:]
+        assert not (home / ".lightning").exists() and not list(temp.iterdir())
         yield server
     finally:
         server.stop()

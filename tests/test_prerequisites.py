@@ -4,7 +4,10 @@ under CI (CI=true), which provides them all: there it fails, so nothing turns of
 from __future__ import annotations
 
 import re
+import shutil
+from collections import namedtuple
 
+import conftest
 import pytest
 from conftest import REPO, missing_prerequisite, pytest_runtest_setup
 
@@ -59,3 +62,14 @@ def test_prerequisite_skips_go_through_the_helper():
     assert not offenders, "use the prerequisite marker or missing_prerequisite():\n" + "\n".join(
         offenders
     )
+
+
+def test_a_temporary_folder_too_full_for_the_suite_is_named_with_what_it_has(monkeypatch):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(100 * 2**30, 0, 2**30 // 2))
+    assert conftest.temp_space_problem("/scratch", needed=5 * 2**30) == (
+        "only 0.5 GiB free in /scratch, the temporary folder; the suite needs about 5 GiB "
+        "there: free some, or set TMPDIR to a larger disk"
+    )
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(100 * 2**30, 0, 5 * 2**30))
+    assert conftest.temp_space_problem("/scratch", needed=5 * 2**30) is None

@@ -11,11 +11,13 @@ as PNG, others as JPEG quality 95.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import io
 import logging
 import multiprocessing
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,30 @@ from pconv_lightning.data.filelist import load_file_list
 from pconv_lightning.data.images import MAX_PIXELS, UnreadableImageError, load_rgb
 
 log = logging.getLogger(__name__)
+
+# litdata's staging folders for chunks on their way to an object store, and for downloaded
+# inputs. Their default is shared by every process on the machine (``$TMPDIR/chunks``,
+# ``$TMPDIR/data``), and each ``litdata.optimize`` call empties both as it starts.
+STAGING_FOLDERS = {
+    "DATA_OPTIMIZER_CACHE_FOLDER": "chunks",
+    "DATA_OPTIMIZER_DATA_CACHE_FOLDER": "data",
+}
+
+
+@contextlib.contextmanager
+def _private_staging() -> Iterator[str]:
+    """A folder of this call's own, removed afterwards, for litdata's staging folders (unless
+    the user set their variables) and the index read back: two shard writers on one machine
+    then never delete each other's chunks."""
+    unset = [name for name in STAGING_FOLDERS if name not in os.environ]
+    with tempfile.TemporaryDirectory(prefix="pconv-shards-") as staging:
+        for name in unset:
+            os.environ[name] = os.path.join(staging, STAGING_FOLDERS[name])
+        try:
+            yield staging
+        finally:
+            for name in unset:
+                os.environ.pop(name, None)
 
 
 def _record(path: str, root: str, image_size: int | None) -> Iterator[dict[str, Any]]:
@@ -73,19 +99,22 @@ def write_shards(
     root = str(files.root)
     previous = multiprocessing.get_start_method(allow_none=True)
     try:
-        litdata.optimize(
-            fn=functools.partial(_record, root=root, image_size=image_size),
-            inputs=[files[i] for i in range(len(files))],
-            output_dir=str(out_dir),
-            num_workers=num_workers or os.cpu_count() or 1,
-            chunk_bytes=chunk_bytes,
-            mode="overwrite" if overwrite else None,
-            start_method=start_method,
-            verbose=False,
-        )
+        with _private_staging() as staging:
+            litdata.optimize(
+                fn=functools.partial(_record, root=root, image_size=image_size),
+                inputs=[files[i] for i in range(len(files))],
+                output_dir=str(out_dir),
+                num_workers=num_workers or os.cpu_count() or 1,
+                chunk_bytes=chunk_bytes,
+                mode="overwrite" if overwrite else None,
+                start_method=start_method,
+                verbose=False,
+            )
+            # the index of a remote output is fetched into `staging`, not the user's
+            # ~/.lightning/chunks/<hash of the URL>, which litdata shares and clears per URL
+            return len(litdata.StreamingDataset(str(out_dir), cache_dir=staging))
     finally:
         multiprocessing.set_start_method(previous, force=True)
-    return len(litdata.StreamingDataset(str(out_dir)))
 
 
 def main(argv: list[str] | None = None) -> int:
