@@ -24,7 +24,8 @@ MASKS = ".cache/pconv_lightning/masks"  # the split's place in each node's HOME
 
 
 def node_env(home: Path) -> dict[str, str]:
-    """A node's environment: its own HOME (and so its own caches), the derived VGG16 weights,
+    """A node's environment: its own HOME (and so its own caches) and temporary folder
+    ``HOME/tmp`` (created here), the derived VGG16 weights,
     offline W&B with a W&B service of its own, one thread per process, the tests folder
     importable. A W&B service this test process started (``WANDB_SERVICE``, inherited) is not
     passed on: separate machines share none, and a run stopped by SIGTERM leaves its stream
@@ -35,8 +36,10 @@ def node_env(home: Path) -> dict[str, str]:
         for k, v in os.environ.items()
         if k not in private and not k.startswith("WANDB_SERVICE")
     }
+    (home / "tmp").mkdir(parents=True, exist_ok=True)
     return env | {
         "HOME": str(home),
+        "TMPDIR": str(home / "tmp"),
         "PCONV_WEIGHTS_DIR": str(weights_dir()),
         "WANDB_MODE": "offline",
         "OMP_NUM_THREADS": "1",

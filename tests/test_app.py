@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from io import BytesIO
@@ -92,6 +93,15 @@ def server(tmp_path_factory):
     log.close()
 
 
+def _client(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A gradio_client of ``server`` downloading into ``tmp_path``; its temporary folder is
+    ``tmp_path`` too, where it leaves an empty folder behind per download."""
+    from gradio_client import Client
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return Client(server, verbose=False, download_files=str(tmp_path / "downloads"))
+
+
 def test_missing_checkpoint_is_a_clear_message(tmp_path, capsys):
     assert app_main(["--checkpoint", str(tmp_path / "nope.ckpt")]) == 2
     assert (
@@ -132,15 +142,15 @@ EXPECTED = {
 }
 
 
-def test_malformed_uploads_get_messages_and_the_server_stays_up(server, tmp_path):
-    from gradio_client import Client, handle_file
+def test_malformed_uploads_get_messages_and_the_server_stays_up(server, tmp_path, monkeypatch):
+    from gradio_client import handle_file
 
     good = tmp_path / "good.png"
     Image.open(SAMPLES / "val" / "kodim13.jpg").save(good)
     hole = np.zeros((256, 384), np.uint8)
     hole[100:140, 100:200] = 255
     Image.fromarray(hole).save(tmp_path / "hole.png")
-    client = Client(server, verbose=False)
+    client = _client(server, tmp_path, monkeypatch)
 
     def call(photo: Path, mask: Path | None = tmp_path / "hole.png"):
         editor = {"background": handle_file(str(photo)), "layers": [], "composite": None}
@@ -264,19 +274,19 @@ def _portrait_phone_photo(root: Path) -> tuple[Path, np.ndarray]:
     return path, displayed
 
 
-def test_the_app_sees_the_photo_as_displayed_like_the_cli(server, tmp_path):
+def test_the_app_sees_the_photo_as_displayed_like_the_cli(server, tmp_path, monkeypatch):
     """EXIF orientation 6: paint drawn on the photo as displayed is accepted, the result is
     the photo as displayed, and it is exactly what `pconv inpaint` gives for the same photo,
     hole and network;
     a mask drawn on the stored (sideways) pixels is refused, naming both sizes."""
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
 
     photo, displayed = _portrait_phone_photo(tmp_path)
     height, width = displayed.shape[:2]
     paint = np.zeros((height, width, 4), np.uint8)
     paint[250:300, 60:140] = (255, 0, 160, 180)  # a stroke low on the displayed photo
     Image.fromarray(paint, "RGBA").save(tmp_path / "paint.png")
-    client = Client(server, verbose=False)
+    client = _client(server, tmp_path, monkeypatch)
     editor = {
         "background": handle_file(str(photo)),
         "layers": [handle_file(str(tmp_path / "paint.png"))],
@@ -319,10 +329,10 @@ def test_the_app_sees_the_photo_as_displayed_like_the_cli(server, tmp_path):
         )
 
 
-def test_grey_and_transparent_photos_keep_their_mode(server, tmp_path):
+def test_grey_and_transparent_photos_keep_their_mode(server, tmp_path, monkeypatch):
     """As in `pconv inpaint`: a grey photo gets a grey result, a transparent one keeps its
     alpha (the fill is opaque where the hole was); every valid pixel is the upload's."""
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
 
     rng = np.random.default_rng(4)
     hole = np.zeros((64, 96), np.uint8)
@@ -335,7 +345,7 @@ def test_grey_and_transparent_photos_keep_their_mode(server, tmp_path):
     rgba[50:, :, 3] = 100
     Image.fromarray(grey, "L").save(tmp_path / "grey.png")
     Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
-    client = Client(server, verbose=False)
+    client = _client(server, tmp_path, monkeypatch)
     inside = hole == 255
     for name, original, mode in (("grey", grey, "L"), ("rgba", rgba, "RGBA")):
         editor = {"background": handle_file(str(tmp_path / f"{name}.png")), "layers": []}
