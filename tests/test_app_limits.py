@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_app import _free_port
+from test_app import _client, _free_port
 from training_helpers import REPO, SAMPLES
 
 from pconv_lightning.app.limits import (
@@ -157,8 +157,10 @@ def _files(root: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_a_small_request_does_not_wait_behind_a_large_one_and_files_go(bounded_server, tmp_path):
-    from gradio_client import Client, handle_file
+def test_a_small_request_does_not_wait_behind_a_large_one_and_files_go(
+    bounded_server, tmp_path, monkeypatch
+):
+    from gradio_client import handle_file
 
     url, proc, tmp = bounded_server
     small = Image.open(SAMPLES / "val" / "kodim13.jpg").convert("RGB")
@@ -172,7 +174,7 @@ def test_a_small_request_does_not_wait_behind_a_large_one_and_files_go(bounded_s
 
     def call(photo: str, mask: str):
         editor = {"background": handle_file(str(tmp_path / photo)), "layers": [], "composite": None}
-        client = Client(url, verbose=False)
+        client = _client(url, tmp_path, monkeypatch)
         return client.predict(
             editor, handle_file(str(tmp_path / mask)), "white = hole", api_name="/inpaint"
         )
