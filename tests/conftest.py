@@ -28,8 +28,8 @@ else:
 torch.set_num_threads(THREADS)
 
 
-# The most the suite holds in the temporary folder at once: 1.6-2.8 GB measured on 2 workers, as
-# a passing test's tmp_path is deleted at its teardown (setup.cfg); checkpoints are ~230 MB.
+# The most the suite holds in the temporary folder at once: 1.6-2.8 GB measured on 2 workers,
+# as a passing test's tmp_path is deleted at its teardown (setup.cfg); checkpoints are ~230 MB.
 TEMP_SPACE_NEEDED = 5 * 2**30
 
 
