@@ -64,19 +64,26 @@ def rows(config: dict[str, Any], points: list[Point], extra=EXTRA_COLUMNS) -> li
     return table
 
 
+def plotted(config: dict[str, Any], points: list[Point], table: list[dict[str, Any]]) -> list:
+    """The (point, row) pairs the plot shows: finished points with a value of the metric (a
+    point cut short and run again is left out: its value is from part of the budget)."""
+    metric = config.get("metric", {}).get("name")
+    return [
+        (p, r)
+        for p, r in zip(points, table, strict=True)
+        if p.state == "finished" and finite(r.get(f"{metric} best"))
+    ]
+
+
 def best_point(config: dict[str, Any], points: list[Point], table: list[dict[str, Any]]):
     """The finished point with the best metric (stopped points included), or None."""
     metric = config.get("metric", {}).get("name")
     goal = config.get("metric", {}).get("goal", "minimize")
-    candidates = [
-        (row[f"{metric} best"], point, row)
-        for point, row in zip(points, table, strict=True)
-        if point.state == "finished" and finite(row.get(f"{metric} best"))
-    ]
+    candidates = plotted(config, points, table)
     if not candidates:
         return None
     pick = min if goal == "minimize" else max
-    return pick(candidates, key=lambda c: c[0])[1:]
+    return pick(candidates, key=lambda c: c[1][f"{metric} best"])
 
 
 def fmt(value: Any) -> str:
@@ -121,17 +128,6 @@ def markdown(config: dict[str, Any], points: list[Point], table: list[dict[str, 
         ]
     lines += ["![metric against each parameter](summary.png)", ""]
     return "\n".join(lines)
-
-
-def plotted(config: dict[str, Any], points: list[Point], table: list[dict[str, Any]]) -> list:
-    """The (point, row) pairs the plot shows: finished points with a value of the metric (a
-    point cut short and run again is left out: its value is from part of the budget)."""
-    metric = config.get("metric", {}).get("name")
-    return [
-        (p, r)
-        for p, r in zip(points, table, strict=True)
-        if p.state == "finished" and finite(r.get(f"{metric} best"))
-    ]
 
 
 def plot(config: dict[str, Any], points: list[Point], table: list[dict[str, Any]], path: Path):
